@@ -1,0 +1,72 @@
+"""Errors a user can fix: each names the file (or object) and the cause in one line.
+
+The CLI prints ``str(error)`` for any :class:`MedTranslateError` and exits non-zero; ``--debug`` shows the
+traceback. Everything else is a bug and propagates as usual.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "CheckpointError",
+    "CorruptFileError",
+    "DimensionError",
+    "EmptyInputError",
+    "InputError",
+    "MedTranslateError",
+    "MissingCodecError",
+    "MultipleSeriesError",
+    "NonFiniteError",
+    "OutputExistsError",
+    "UnsupportedFormatError",
+]
+
+
+class MedTranslateError(Exception):
+    """Base class: ``MedTranslateError(path, reason)`` reads as ``"<path>: <reason>"``."""
+
+    def __init__(self, path: str | os.PathLike | None, reason: str) -> None:
+        self.path = None if path is None else os.fspath(path)
+        self.reason = reason
+        super().__init__(reason if self.path is None else f"{self.path}: {reason}")
+
+
+class InputError(MedTranslateError):
+    """An input file or folder cannot be used as it is."""
+
+
+class UnsupportedFormatError(InputError):
+    """The file's format (by content, not extension) is not one we read."""
+
+
+class CorruptFileError(InputError):
+    """The file claims a format but its bytes are damaged or truncated."""
+
+
+class EmptyInputError(InputError):
+    """A zero-byte file or a folder without any readable image."""
+
+
+class MultipleSeriesError(InputError):
+    """A DICOM folder holds several series and none was chosen."""
+
+
+class MissingCodecError(InputError):
+    """The pixel data are compressed with a codec that is not installed; the message names the package."""
+
+
+class DimensionError(InputError):
+    """The image has the wrong number of dimensions or channels (e.g. 4D where 3D is needed)."""
+
+
+class NonFiniteError(InputError):
+    """The image holds NaN or Inf values."""
+
+
+class CheckpointError(MedTranslateError):
+    """A checkpoint is missing, unsafe, or was made for another architecture or image size."""
+
+
+class OutputExistsError(MedTranslateError):
+    """An output exists (or is an input) and ``overwrite`` was not given."""

@@ -1,0 +1,1 @@
+"""medtranslate.io."""
