@@ -1,0 +1,115 @@
+"""The ``medtranslate`` console entry point: thin argument parsing over the package's functions.
+
+Errors a user can fix (:class:`~medtranslate.errors.MedTranslateError`) print one line and exit with status 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from medtranslate.errors import MedTranslateError
+
+__all__ = ["build_parser", "main"]
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from medtranslate.io import describe_image
+
+    status = 0
+    reports = []
+    for path in args.paths:
+        try:
+            reports.append(describe_image(path, series_uid=args.series_uid))
+        except MedTranslateError as err:
+            if args.debug:
+                raise
+            print(f"error: {err}", file=sys.stderr)
+            status = 2
+    if args.json:
+        print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2, default=str))
+    else:
+        for report in reports:
+            width = max(len(k) for k in report)
+            for key, value in report.items():
+                print(f"{key:<{width}}  {value}")
+            print()
+    return status
+
+
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    from medtranslate.data import build_manifest, write_manifest
+
+    manifest = build_manifest(
+        args.data_dir,
+        subset=args.subset,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        dedupe=not args.keep_duplicates,
+        name=args.name,
+    )
+    write_manifest(manifest, args.output, overwrite=args.overwrite)
+    report = manifest.get("report", {})
+    print(json.dumps(report, indent=2, default=str) if args.verbose else _summary(manifest))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _summary(manifest: dict) -> str:
+    keys = [k for k in manifest if k.startswith(("training_", "validation_", "test_")) or k == "paired"]
+    counts = ", ".join(f"{k}={len(manifest[k])}" for k in keys if manifest[k])
+    report = manifest.get("report", {})
+    dup = report.get("n_duplicates_dropped", report.get("duplicates_dropped"))
+    leak = report.get("n_leaked_dropped", report.get("leakage_dropped"))
+    extra = "".join(
+        f", {label}={len(v) if isinstance(v, list | dict) else v}"
+        for label, v in (("duplicates dropped", dup), ("test items leaking from train dropped", leak))
+        if v is not None
+    )
+    return f"{counts}{extra}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, one sub-command per task."""
+    parser = argparse.ArgumentParser(prog="medtranslate", description="Brain CT → synthetic MRI with CycleGAN.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="describe an image file or DICOM folder")
+    info.add_argument("paths", nargs="+", help="image files (NIfTI, MetaImage, PNG/JPEG, DICOM) or DICOM folders")
+    info.add_argument("--series-uid", default=None, help="pick one series in a folder holding several")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=_cmd_info)
+
+    man = sub.add_parser("manifest", help="write a JSON datalist with hashes, duplicates and leakage report")
+    man.add_argument("data_dir", help="Kaggle layout (trainA/trainB/testA/testB), phantom, or ct/ + mri/ folders")
+    man.add_argument("-o", "--output", required=True, help="manifest JSON to write")
+    man.add_argument("--subset", type=int, default=None, help="seeded subset size per domain (the paper: 500)")
+    man.add_argument("--val-fraction", type=float, default=0.0, help="fraction of training moved to validation")
+    man.add_argument("--seed", type=int, default=0)
+    man.add_argument("--name", default=None, help="dataset name stored in the manifest")
+    man.add_argument("--keep-duplicates", action="store_true", help="report duplicates but keep them")
+    man.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
+    man.add_argument("-v", "--verbose", action="store_true", help="print the full report")
+    man.set_defaults(func=_cmd_manifest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 for a user-fixable error)."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except MedTranslateError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
