@@ -1,0 +1,118 @@
+"""Translate a CT volume with a 2D generator, slice by slice, keeping the input's grid and affine.
+
+The generator was trained on axial slices resized (keeping the aspect ratio) and padded to
+``image_size``×``image_size``; :class:`SliceTranslator` does the same to each axial slice, runs the network
+over batches of slices with MONAI's :class:`~monai.inferers.SliceInferer`, undoes the padding and the resize,
+and returns a volume of the input's shape with the input's metadata. Slices are processed in chunks along the
+axial axis so that memory stays bounded for large volumes (a 512×512×300 CT never exists at 256² as a whole).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from monai.data import MetaTensor
+from monai.inferers import SliceInferer
+from tqdm.auto import tqdm
+
+from medtranslate.errors import DimensionError
+
+__all__ = ["SliceTranslator", "fit_size"]
+
+
+def fit_size(shape: tuple[int, int], image_size: int) -> tuple[int, int]:
+    """The in-plane size that fits ``shape`` into ``image_size`` with its aspect ratio (longest side = size)."""
+    scale = image_size / max(shape)
+    return tuple(max(1, min(image_size, round(s * scale))) for s in shape)  # type: ignore[return-value]
+
+
+class SliceTranslator:
+    """Apply a 2D image-to-image network to every axial slice of a volume (or to one 2D slice).
+
+    Args:
+        network: maps (B, 1, S, S) in [-1, 1] to (B, 1, S, S) in [-1, 1] (``G_A`` for CT → MRI).
+        image_size: the side S the network was trained on.
+        sw_batch_size: slices per forward pass.
+        chunk_slices: axial slices resized and translated at a time (bounds the working memory).
+        device: where the network runs; defaults to the network's device.
+        amp: run the network under bf16/fp16 autocast on CUDA (ignored on CPU, where it is slower).
+        background: value used for padding, the background of the [-1, 1] scale.
+        progress: show a progress bar over chunks.
+    """
+
+    def __init__(
+        self,
+        network: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor],
+        image_size: int = 256,
+        sw_batch_size: int = 8,
+        chunk_slices: int = 32,
+        device: torch.device | str | None = None,
+        amp: bool = False,
+        background: float = -1.0,
+        progress: bool = False,
+    ) -> None:
+        self.network = network
+        self.image_size = image_size
+        self.sw_batch_size = sw_batch_size
+        self.chunk_slices = max(1, chunk_slices)
+        if device is None and isinstance(network, torch.nn.Module):
+            device = next(network.parameters()).device
+        self.device = torch.device(device or "cpu")
+        self.amp = amp and self.device.type == "cuda"
+        self.background = background
+        self.progress = progress
+        self.inferer = SliceInferer(
+            roi_size=(image_size, image_size), sw_batch_size=sw_batch_size, spatial_dim=2, progress=False
+        )
+
+    def _to_model(self, chunk: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """(1, X, Y, z) → (1, 1, S, S, z): resize in-plane keeping the aspect ratio, then pad with background."""
+        x, y = chunk.shape[1:3]
+        fx, fy = fit_size((x, y), self.image_size)
+        slices = chunk.permute(3, 0, 1, 2)  # (z, 1, X, Y)
+        if (fx, fy) != (x, y):
+            slices = F.interpolate(slices, size=(fx, fy), mode="bilinear", align_corners=False, antialias=fx < x)
+        px, py = self.image_size - fx, self.image_size - fy
+        slices = F.pad(slices, (py // 2, py - py // 2, px // 2, px - px // 2), value=self.background)
+        return slices.permute(1, 2, 3, 0)[None], (fx, fy)
+
+    def _from_model(self, out: torch.Tensor, fitted: tuple[int, int], shape: tuple[int, int]) -> torch.Tensor:
+        """(1, 1, S, S, z) → (1, X, Y, z): crop the padding, resize back to the input's in-plane size."""
+        fx, fy = fitted
+        ox, oy = (self.image_size - fx) // 2, (self.image_size - fy) // 2
+        slices = out[0, :, ox : ox + fx, oy : oy + fy].permute(3, 0, 1, 2)  # (z, 1, fx, fy)
+        if (fx, fy) != shape:
+            slices = F.interpolate(slices, size=shape, mode="bilinear", align_corners=False)
+        return slices.permute(1, 2, 3, 0)
+
+    @torch.inference_mode()
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        """Translate ``image``: (1, X, Y) or (1, X, Y, Z) in [-1, 1] → the same shape, metadata copied.
+
+        Raises:
+            DimensionError: the input is not one channel of 2 or 3 spatial dimensions, or is not finite.
+        """
+        source = getattr(image, "meta", {}).get("filename_or_obj", None)
+        if image.ndim not in (3, 4) or image.shape[0] != 1:
+            raise DimensionError(source, f"expected (1, X, Y[, Z]) one-channel image, got shape {tuple(image.shape)}")
+        volume = image.as_tensor() if isinstance(image, MetaTensor) else torch.as_tensor(image)
+        squeeze = volume.ndim == 3
+        if squeeze:
+            volume = volume[..., None]
+        shape = tuple(volume.shape[1:3])
+        depth = volume.shape[3]
+        result = torch.empty(volume.shape, dtype=torch.float32)
+        starts = range(0, depth, self.chunk_slices)
+        for start in tqdm(starts, total=math.ceil(depth / self.chunk_slices), disable=not self.progress, unit="chunk"):
+            chunk = volume[..., start : start + self.chunk_slices].to(self.device, torch.float32)
+            model_in, fitted = self._to_model(chunk)
+            with torch.autocast(self.device.type, enabled=self.amp):
+                out = self.inferer(model_in, self.network)
+            result[..., start : start + chunk.shape[-1]] = self._from_model(out.float(), fitted, shape).cpu()
+        result = result[..., 0] if squeeze else result
+        if isinstance(image, MetaTensor):
+            result = MetaTensor(result, meta=dict(image.meta), applied_operations=list(image.applied_operations))
+        return result
