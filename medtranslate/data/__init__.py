@@ -1,1 +1,35 @@
-"""medtranslate.data."""
+"""medtranslate.data: manifests (hashes, duplicates, leakage, subsets, splits), datalists, the unpaired dataset."""
+
+from medtranslate.data.datalist import load_datalist, load_manifest, paired_datalist
+from medtranslate.data.dataset import UnpairedDataset
+from medtranslate.data.manifest import (
+    DATASET_DIR_PLACEHOLDER,
+    DOMAINS,
+    LAYOUTS,
+    MANIFEST_VERSION,
+    SPLITS,
+    build_manifest,
+    detect_layout,
+    read_manifest,
+    resolve_base_dir,
+    verify_manifest,
+    write_manifest,
+)
+
+__all__ = [
+    "DATASET_DIR_PLACEHOLDER",
+    "DOMAINS",
+    "LAYOUTS",
+    "MANIFEST_VERSION",
+    "SPLITS",
+    "UnpairedDataset",
+    "build_manifest",
+    "detect_layout",
+    "load_datalist",
+    "load_manifest",
+    "paired_datalist",
+    "read_manifest",
+    "resolve_base_dir",
+    "verify_manifest",
+    "write_manifest",
+]
