@@ -1,0 +1,453 @@
+"""DICOM series reader for MONAI's ``LoadImage``: series selection, slice ordering by position, codecs, HU.
+
+MONAI's :class:`monai.data.PydicomReader` stacks every file of a folder in ``InstanceNumber`` order and
+fails with bare exceptions. :class:`DicomSeriesReader` subclasses it, keeps its affine convention (RAS,
+``swap_ij``) and adds what a user's scanner export needs: one series out of several, order by
+``ImagePositionPatient`` projected on the slice normal, spacing checks (missing slices, irregular gaps,
+gantry tilt), per-slice rescale to HU, compressed transfer syntaxes with a SimpleITK/GDCM fallback, and
+:mod:`medtranslate.errors` for everything a user can fix.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+from monai.config import PathLike
+from monai.data import PydicomReader
+from monai.utils import ensure_tuple
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import get_decoder
+
+from medtranslate.errors import (
+    CorruptFileError,
+    DimensionError,
+    EmptyInputError,
+    InputError,
+    MissingCodecError,
+    MultipleSeriesError,
+)
+from medtranslate.io.formats import sniff_format
+
+__all__ = ["DEFAULT_MAX_VOXELS", "DicomSeriesReader", "SeriesInfo", "codec_install_hint"]
+
+#: refuse images with more voxels than this before allocating them (about 8 GiB as float32).
+DEFAULT_MAX_VOXELS = 2**31
+
+# geometry tags kept in the pruned metadata, as PydicomReader keeps them (orientation, position, spacing)
+_GEOMETRY_TAGS = (0x00200037, 0x00200032, 0x00280030)
+
+_JPEG = "pip install pylibjpeg pylibjpeg-libjpeg"
+_CODEC_HINTS = {
+    "1.2.840.10008.1.2.4.50": _JPEG,  # JPEG Baseline
+    "1.2.840.10008.1.2.4.51": _JPEG,  # JPEG Extended
+    "1.2.840.10008.1.2.4.57": _JPEG,  # JPEG Lossless
+    "1.2.840.10008.1.2.4.70": _JPEG,  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80": _JPEG,  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81": _JPEG,  # JPEG-LS Near-lossless
+    "1.2.840.10008.1.2.4.90": "pip install pylibjpeg pylibjpeg-openjpeg",  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91": "pip install pylibjpeg pylibjpeg-openjpeg",  # JPEG 2000
+    "1.2.840.10008.1.2.4.201": "pip install pylibjpeg pylibjpeg-openjpeg",  # HTJ2K Lossless
+    "1.2.840.10008.1.2.4.202": "pip install pylibjpeg pylibjpeg-openjpeg",  # HTJ2K Lossless RPCL
+    "1.2.840.10008.1.2.4.203": "pip install pylibjpeg pylibjpeg-openjpeg",  # HTJ2K
+    "1.2.840.10008.1.2.5": "pip install pylibjpeg pylibjpeg-rle",  # RLE Lossless
+}
+
+
+def codec_install_hint(transfer_syntax_uid: str) -> str:
+    """The ``pip install`` command that brings a decoder for ``transfer_syntax_uid`` (GDCM for the rest)."""
+    return _CODEC_HINTS.get(str(transfer_syntax_uid), "pip install python-gdcm")
+
+
+@dataclass
+class SeriesInfo:
+    """One DICOM series found in a folder: what :class:`MultipleSeriesError` lists and ``describe_image`` shows.
+
+    Attributes:
+        uid: SeriesInstanceUID (``""`` when the files lack it).
+        description: SeriesDescription (``""`` when absent).
+        modality: the Modality tag, or ``None``.
+        files: the image files of the series, as read.
+        headers: their data sets (pixel data deferred, read on decoding).
+    """
+
+    uid: str
+    description: str
+    modality: str | None
+    files: list[str] = field(default_factory=list)
+    headers: list[Dataset] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: ``uid ("description", MODALITY, N slices)``."""
+        return f'{self.uid or "<no SeriesInstanceUID>"} ("{self.description}", {self.modality}, {len(self.files)} slices)'
+
+
+def _read_header(path: str) -> Dataset:
+    """Read a data set with its pixel data deferred (read from the file only when decoded)."""
+    try:
+        return pydicom.dcmread(path, defer_size=4096)
+    except InvalidDicomError as e:
+        raise CorruptFileError(path, f"not a readable DICOM file ({e})") from e
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CorruptFileError(path, f"damaged or truncated DICOM file ({type(e).__name__}: {e})") from e
+
+
+def _has_pixels(ds: Dataset) -> bool:
+    return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+
+
+def _non_image_reason(ds: Dataset, path: str) -> InputError:
+    """The error for a data set without pixel data: truncated image (corrupt) or a non-image object (SR...)."""
+    if "Rows" in ds and "Columns" in ds:
+        return CorruptFileError(path, "DICOM image attributes (Rows/Columns) but no pixel data: truncated file?")
+    sop = ds.get("SOPClassUID")
+    kind = getattr(sop, "name", None) or str(sop or "unknown SOP class")
+    return InputError(path, f"DICOM object without pixel data ({kind}, modality {ds.get('Modality')}): not an image")
+
+
+def _pydicom_pixels(ds: Dataset) -> np.ndarray:
+    """Decode with pydicom's pixel handlers (pylibjpeg plugins for compressed transfer syntaxes)."""
+    return ds.pixel_array
+
+
+def _sitk_pixels(path: str) -> np.ndarray:
+    """Decode one file with SimpleITK's GDCM; GDCM applies RescaleSlope/Intercept itself."""
+    arr = sitk.GetArrayFromImage(sitk.ReadImage(path))
+    return arr[0] if arr.ndim == 3 and arr.shape[0] == 1 else arr
+
+
+def _rescale(ds: Dataset) -> tuple[float, float] | None:
+    """(slope, intercept) when the data set carries a rescale, else ``None``."""
+    if "RescaleSlope" not in ds and "RescaleIntercept" not in ds:
+        return None
+    return float(ds.get("RescaleSlope", 1.0) or 1.0), float(ds.get("RescaleIntercept", 0.0) or 0.0)
+
+
+def decode_slice(ds: Dataset, path: str) -> np.ndarray:
+    """Decode and rescale one data set's pixels: float32 (HU for CT) when it has a rescale, else its stored type.
+
+    pydicom's handlers are tried first; where they cannot decode the transfer syntax (no plugin installed) or
+    fail, SimpleITK's GDCM is tried.
+
+    Args:
+        ds: the data set (pixel data possibly deferred).
+        path: its file, for the fallback and the error messages.
+
+    Raises:
+        MissingCodecError: no installed decoder reads the transfer syntax; names the package to install.
+        CorruptFileError: a decoder exists but the pixel data are damaged or truncated.
+    """
+    if not _has_pixels(ds):
+        raise _non_image_reason(ds, path)
+    ts = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID") or pydicom.uid.ImplicitVRLittleEndian
+    try:
+        decoder_ok = get_decoder(ts).is_available
+    except NotImplementedError:
+        decoder_ok = False
+    try:
+        data = _pydicom_pixels(ds)
+    except Exception as e:  # pydicom raises ValueError/RuntimeError/NotImplementedError/OSError, plugins more
+        pydicom_error = e
+    else:
+        rescale = _rescale(ds)
+        if rescale is None:
+            return data
+        return data.astype(np.float32) * np.float32(rescale[0]) + np.float32(rescale[1])
+    try:
+        fallback = _sitk_pixels(path)
+        return fallback.astype(np.float32) if _rescale(ds) is not None else fallback
+    except RuntimeError as e:
+        if not decoder_ok:
+            raise MissingCodecError(
+                path,
+                f"pixel data compressed as {getattr(ts, 'name', ts)} and no installed decoder reads it "
+                f"(pydicom: {pydicom_error}; GDCM: {str(e).strip().splitlines()[-1]}); "
+                f"install one: `{codec_install_hint(ts)}`",
+            ) from pydicom_error
+        raise CorruptFileError(path, f"damaged or truncated pixel data ({pydicom_error})") from pydicom_error
+
+
+def _normal(ds: Dataset) -> np.ndarray | None:
+    iop = ds.get("ImageOrientationPatient")
+    if iop is None or len(iop) != 6:
+        return None
+    return np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:], float))
+
+
+class DicomSeriesReader(PydicomReader):
+    """Read one DICOM file or one series out of a folder, in MONAI's RAS convention, CT in HU.
+
+    The folder's files are grouped by SeriesInstanceUID. Several series are refused with
+    :class:`~medtranslate.errors.MultipleSeriesError` (listing uid, description, number of slices) unless
+    ``series_uid`` or ``series="largest"`` chooses one. Slices are ordered by ``ImagePositionPatient``
+    projected on the normal of ``ImageOrientationPatient`` (file names and InstanceNumber play no part), so
+    oblique and gantry-tilted series get the right affine: its third column is the step between slice
+    positions. Gaps that differ from the median step (missing slices, irregular spacing) warn, or raise
+    with ``irregular_spacing="raise"``; the affine then uses the median step. Each slice's
+    RescaleSlope/RescaleIntercept is applied (float32, HU for CT).
+
+    Metadata added to MONAI's: ``source_format="dicom"``, ``modality``, ``series_uid``,
+    ``series_description``, ``intensity_unit`` (``"HU"`` for rescaled CT, else ``"raw"``), ``n_slices``.
+
+    Args:
+        series_uid: SeriesInstanceUID to read from a folder holding several series.
+        series: ``"largest"`` reads the series with most slices when several are present; ``None`` refuses.
+        max_voxels: refuse (``DimensionError``) a series with more voxels than this, checked on the headers
+            before any pixel is decoded.
+        irregular_spacing: ``"warn"`` or ``"raise"`` (``DimensionError``) for gaps between slices that differ
+            from the median step by more than ``spacing_tolerance`` (relative).
+        spacing_tolerance: relative tolerance on slice gaps; default 0.1.
+        kwargs: passed to :class:`monai.data.PydicomReader` (e.g. ``channel_dim``).
+    """
+
+    def __init__(
+        self,
+        series_uid: str | None = None,
+        series: str | None = None,
+        max_voxels: int = DEFAULT_MAX_VOXELS,
+        irregular_spacing: str = "warn",
+        spacing_tolerance: float = 0.1,
+        **kwargs,
+    ) -> None:
+        kwargs.setdefault("affine_lps_to_ras", True)
+        kwargs.setdefault("swap_ij", True)
+        kwargs.setdefault("prune_metadata", True)
+        super().__init__(**kwargs)
+        if series not in (None, "largest"):
+            raise ValueError(f"series must be None or 'largest', got {series!r}.")
+        if irregular_spacing not in ("warn", "raise"):
+            raise ValueError(f"irregular_spacing must be 'warn' or 'raise', got {irregular_spacing!r}.")
+        self.series_uid = series_uid
+        self.series = series
+        self.max_voxels = int(max_voxels)
+        self.irregular_spacing = irregular_spacing
+        self.spacing_tolerance = float(spacing_tolerance)
+        self.selected: SeriesInfo | None = None
+
+    def verify_suffix(self, filename: Sequence[PathLike] | PathLike) -> bool:
+        """Whether every path is a DICOM file or a folder holding DICOM files, judged by content.
+
+        Args:
+            filename: file or folder name(s).
+        """
+        try:
+            return all(sniff_format(f) == "dicom" for f in ensure_tuple(filename))
+        except InputError:
+            return False
+
+    def scan_folder(self, folder: PathLike) -> list[SeriesInfo]:
+        """Group a folder's DICOM files by series (headers only) without choosing one.
+
+        Args:
+            folder: the folder; its direct files are read, non-DICOM files are ignored.
+
+        Raises:
+            EmptyInputError: no DICOM file in the folder.
+            InputError: DICOM files but none holding an image (e.g. only SR / RTSTRUCT objects).
+        """
+        folder = os.fspath(folder)
+        groups: dict[str, SeriesInfo] = {}
+        non_image: list[InputError] = []
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if not os.path.isfile(path) or os.path.getsize(path) == 0:
+                continue
+            try:
+                if sniff_format(path) != "dicom":
+                    continue
+            except InputError:
+                continue
+            ds = _read_header(path)
+            if not _has_pixels(ds):
+                non_image.append(_non_image_reason(ds, path))
+                continue
+            uid = str(ds.get("SeriesInstanceUID", ""))
+            info = groups.setdefault(
+                uid, SeriesInfo(uid, str(ds.get("SeriesDescription", "")), ds.get("Modality") or None)
+            )
+            info.files.append(path)
+            info.headers.append(ds)
+        if not groups:
+            if non_image:
+                corrupt = [e for e in non_image if isinstance(e, CorruptFileError)]
+                if corrupt:
+                    raise corrupt[0]
+                raise InputError(folder, f"holds {len(non_image)} DICOM file(s) but none with pixel data "
+                                 f"(first: {non_image[0].reason})")
+            raise EmptyInputError(folder, "the folder holds no DICOM file")
+        return sorted(groups.values(), key=lambda s: (-len(s.files), s.uid))
+
+    def _choose(self, folder: str, found: list[SeriesInfo]) -> SeriesInfo:
+        """Pick the series named by ``series_uid`` / ``series``; refuse when several remain."""
+        if self.series_uid is not None:
+            for info in found:
+                if info.uid == self.series_uid:
+                    return info
+            listing = "; ".join(s.summary() for s in found)
+            raise InputError(folder, f"no series with SeriesInstanceUID {self.series_uid}; found: {listing}")
+        if len(found) == 1 or self.series == "largest":
+            return found[0]  # scan_folder sorts the largest first
+        listing = "; ".join(s.summary() for s in found)
+        raise MultipleSeriesError(
+            folder, f"{len(found)} series found, choose one with series_uid=... or series='largest': {listing}"
+        )
+
+    def _order(self, info: SeriesInfo, where: str) -> SeriesInfo:
+        """Sort the slices by position along the slice normal and check that they form one volume."""
+        headers, files = info.headers, info.files
+        shapes = {(int(ds.Rows), int(ds.Columns)) for ds in headers}
+        if len(shapes) > 1:
+            raise DimensionError(where, f"slices of different sizes {sorted(shapes)} in one series")
+        normals = [_normal(ds) for ds in headers]
+        positions = [ds.get("ImagePositionPatient") for ds in headers]
+        if len(headers) > 1 and all(n is not None for n in normals) and all(p is not None for p in positions):
+            if any(not np.allclose(n, normals[0], atol=1e-3) for n in normals):
+                raise InputError(where, "slices with different orientations in one series (localizer mixed in?)")
+            proj = np.array([float(np.dot(np.asarray(p, float), normals[0])) for p in positions])
+            order = np.argsort(proj, kind="stable")
+            proj = proj[order]
+            if np.any(np.isclose(np.diff(proj), 0.0, atol=1e-4)):
+                raise InputError(
+                    where,
+                    "several slices share one position (several acquisitions, echoes or time points in one "
+                    "series); split them into separate folders",
+                )
+        elif len(headers) > 1:
+            warnings.warn(
+                f"{where}: slices lack ImagePositionPatient/ImageOrientationPatient; ordered by InstanceNumber, "
+                "the slice spacing is unknown (1 mm assumed)",
+                stacklevel=3,
+            )
+            order = np.argsort([int(ds.get("InstanceNumber", i)) for i, ds in enumerate(headers)], kind="stable")
+        else:
+            order = np.arange(1)
+        return SeriesInfo(
+            info.uid, info.description, info.modality, [files[i] for i in order], [headers[i] for i in order]
+        )
+
+    def _slice_step(self, headers: list[Dataset], where: str) -> np.ndarray | None:
+        """The step vector between slices (LPS, mm); median of the gaps, irregular gaps warned or refused."""
+        if len(headers) < 2 or any("ImagePositionPatient" not in ds for ds in headers):
+            return None
+        pos = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in headers])
+        steps = np.diff(pos, axis=0)
+        gaps = np.linalg.norm(steps, axis=1)
+        median = float(np.median(gaps))
+        bad = np.flatnonzero(np.abs(gaps - median) > self.spacing_tolerance * median)
+        if bad.size:
+            ratios = gaps[bad] / median
+            missing = int(np.sum(np.maximum(np.round(ratios) - 1, 0)))
+            detail = ", ".join(f"{gaps[i]:.3g} mm after slice {i}" for i in bad[:5])
+            kind = f"about {missing} missing slice(s)" if missing else "inconsistent slice spacing"
+            msg = (
+                f"{kind}: median gap {median:.4g} mm but {detail}; the volume's geometry assumes the median "
+                "step and is only approximate"
+            )
+            if self.irregular_spacing == "raise":
+                raise DimensionError(where, msg)
+            warnings.warn(f"{where}: {msg}", stacklevel=3)
+        return np.median(steps, axis=0)
+
+    def read(self, data: Sequence[PathLike] | PathLike, **kwargs):
+        """Read the headers of one DICOM file or of the chosen series of a folder; pixels stay on disk.
+
+        Args:
+            data: one file or one folder (a 1-sequence as ``LoadImage`` passes it).
+            kwargs: unused; kept for MONAI's ``ImageReader.read`` signature.
+
+        Returns:
+            a data set (single file) or the ordered list of data sets of the series.
+
+        Raises:
+            InputError: several paths, or a non-image DICOM; subclasses for the other causes (see class doc).
+        """
+        paths = ensure_tuple(data)
+        if len(paths) != 1:
+            raise InputError(str(paths[0]) if paths else None, "pass one DICOM file or one series folder at a time")
+        where = os.fspath(paths[0])
+        if Path(where).is_dir():
+            info = self._order(self._choose(where, self.scan_folder(where)), where)
+        else:
+            ds = _read_header(where)
+            if not _has_pixels(ds):
+                raise _non_image_reason(ds, where)
+            info = SeriesInfo(str(ds.get("SeriesInstanceUID", "")), str(ds.get("SeriesDescription", "")),
+                              ds.get("Modality") or None, [where], [ds])
+        frames = int(info.headers[0].get("NumberOfFrames", 1) or 1)
+        voxels = int(info.headers[0].Rows) * int(info.headers[0].Columns) * frames * len(info.files)
+        if voxels > self.max_voxels:
+            raise DimensionError(where, f"{voxels} voxels exceed the limit of {self.max_voxels} (max_voxels)")
+        self.selected = info
+        self.has_series = len(info.files) > 1
+        self.filenames = [info.files] if self.has_series else list(info.files)
+        return info.headers if self.has_series else info.headers[0]
+
+    def _get_meta_dict(self, img) -> dict:
+        """Geometry tags only, as ``PydicomReader(prune_metadata=True)`` keeps them, without serialising pixels.
+
+        Args:
+            img: a pydicom data set.
+        """
+        small = Dataset()
+        for tag in _GEOMETRY_TAGS:
+            if tag in img:
+                small.add(img[tag])
+        return small.to_json_dict()
+
+    def _get_array_data(self, img, filename):
+        """Decoded, rescaled pixels of one data set; multi-frame stacks put their frames last.
+
+        Args:
+            img: a pydicom data set.
+            filename: its file.
+        """
+        data = decode_slice(img, os.fspath(filename))
+        if int(img.get("NumberOfFrames", 1) or 1) > 1:
+            data = np.moveaxis(data, 0, -1)
+        return data
+
+    def _combine_dicom_series(self, data, filenames):
+        """Stack the (already ordered) slices along the last axis; the step between positions sets the affine.
+
+        Args:
+            data: the ordered data sets of one series.
+            filenames: their files.
+        """
+        where = os.path.dirname(os.fspath(filenames[0]))
+        stack = np.stack([self._get_array_data(ds, f) for ds, f in zip(data, filenames)], axis=-1)
+        first = data[0]
+        metadata = self._get_meta_dict(first)
+        step = self._slice_step(list(data), where)
+        if step is not None:
+            # PydicomReader._get_affine derives the third affine column from the last position
+            metadata["lastImagePositionPatient"] = np.asarray(first.ImagePositionPatient, float) + step * (
+                len(data) - 1
+            )
+        metadata["spatial_shape"] = stack.shape
+        return stack, metadata
+
+    def get_data(self, data) -> tuple[np.ndarray, dict]:
+        """Decode the pixels and build MONAI's metadata (affine in RAS) plus ours (see the class doc).
+
+        Args:
+            data: what :meth:`read` returned.
+        """
+        array, meta = super().get_data(data)
+        info = self.selected
+        rescaled = any(_rescale(ds) is not None for ds in info.headers)
+        meta.update(
+            source_format="dicom",
+            modality=info.modality,
+            series_uid=info.uid,
+            series_description=info.description,
+            intensity_unit="HU" if info.modality == "CT" and rescaled else "raw",
+            n_slices=len(info.files),
+        )
+        return array, meta
