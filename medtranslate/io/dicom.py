@@ -86,7 +86,8 @@ class SeriesInfo:
 
     def summary(self) -> str:
         """One line: ``uid ("description", MODALITY, N slices)``."""
-        return f'{self.uid or "<no SeriesInstanceUID>"} ("{self.description}", {self.modality}, {len(self.files)} slices)'
+        uid = self.uid or "<no SeriesInstanceUID>"
+        return f'{uid} ("{self.description}", {self.modality}, {len(self.files)} slices)'
 
 
 def _read_header(path: str) -> Dataset:
@@ -421,7 +422,7 @@ class DicomSeriesReader(PydicomReader):
             filenames: their files.
         """
         where = os.path.dirname(os.fspath(filenames[0]))
-        stack = np.stack([self._get_array_data(ds, f) for ds, f in zip(data, filenames)], axis=-1)
+        stack = np.stack([self._get_array_data(ds, f) for ds, f in zip(data, filenames, strict=True)], axis=-1)
         first = data[0]
         metadata = self._get_meta_dict(first)
         step = self._slice_step(list(data), where)

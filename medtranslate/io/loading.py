@@ -11,6 +11,7 @@ import logging
 import os
 import warnings
 from collections.abc import Hashable, Mapping
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -61,7 +62,7 @@ class LoadMedicalImage(Transform):
         irregular_spacing: ``"warn"`` or ``"raise"`` for DICOM series with missing slices or uneven gaps.
     """
 
-    backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
+    backend: ClassVar[list[TransformBackends]] = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
     def __init__(
         self,
@@ -133,7 +134,8 @@ class LoadMedicalImage(Transform):
         channels = img.numel() // max(int(np.prod(spatial)), 1)
         if fmt in VOLUME_FORMATS and not is_no_channel(img.meta.get("original_channel_dim")) and channels > 1:
             raise DimensionError(
-                path, f"{len(spatial) + 1}D data ({channels} images of shape {tuple(spatial)}); one 2D or 3D image is needed"
+                path,
+                f"{len(spatial) + 1}D data ({channels} images of shape {tuple(spatial)}); one 2D or 3D image is needed",
             )
         if self.spatial_ndim == 2 and len(spatial) == 3 and spatial[-1] == 1:
             img = SqueezeDim(dim=3 if self.ensure_channel_first else 2)(img)

@@ -86,7 +86,7 @@ class NiftiReader(NibabelReader):
             img = super().read(data, **kwargs)
         except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError, zlib.error) as e:
             raise CorruptFileError(ensure_tuple(data)[0], f"unreadable NIfTI header ({type(e).__name__}: {e})") from e
-        for name, i in zip(ensure_tuple(data), ensure_tuple(img)):
+        for name, i in zip(ensure_tuple(data), ensure_tuple(img), strict=True):
             _check_voxels(name, i.shape, self.max_voxels)
         return img
 
@@ -99,7 +99,8 @@ class NiftiReader(NibabelReader):
         try:
             array, meta = super().get_data(img)
         except (OSError, EOFError, ValueError, zlib.error) as e:
-            raise CorruptFileError(self.filenames[0], f"truncated or damaged NIfTI data ({type(e).__name__}: {e})") from e
+            reason = f"truncated or damaged NIfTI data ({type(e).__name__}: {e})"
+            raise CorruptFileError(self.filenames[0], reason) from e
         meta.update(source_format="nifti", modality=None, intensity_unit="raw")
         return array, meta
 
@@ -161,7 +162,7 @@ class SimpleITKReader(ImageReader):
         """
         arrays: list[np.ndarray] = []
         compatible: dict = {}
-        for image, name in zip(ensure_tuple(img), self.filenames):
+        for image, name in zip(ensure_tuple(img), self.filenames, strict=True):
             array = sitk.GetArrayFromImage(image)  # (Z, Y, X[, C])
             vector = image.GetNumberOfComponentsPerPixel() > 1
             array = np.moveaxis(array.T, 0, -1) if vector else array.T
