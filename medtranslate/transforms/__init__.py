@@ -1,1 +1,90 @@
-"""medtranslate.transforms."""
+"""
+MONAI-style transforms for unpaired CT/MRI: grayscale check, CT windowing and MRI normalisation onto [-1, 1]
+(with their inverses), head masks, RAS orientation, axial slice sampling, resize/pad keeping the aspect ratio,
+CycleGAN augmentation with independent random states per key, and the per-domain pipeline builders.
+"""
+
+from medtranslate.transforms.array import (
+    RAS_LABELS,
+    AxialOrientation,
+    AxialSlices,
+    CTWindow,
+    EnsureGrayscale,
+    HeadMask,
+    MRINormalize,
+    RandAxialSlice,
+    RandCycleGANAugment,
+    ResizeLongestPad,
+    ScaleToSymmetric,
+)
+from medtranslate.transforms.dictionary import (
+    AxialOrientationd,
+    AxialSlicesd,
+    CTWindowd,
+    EnsureGrayscaled,
+    HeadMaskd,
+    MRINormalized,
+    RandAxialSliced,
+    RandCycleGANAugmentd,
+    ResizeLongestPadd,
+    ScaleToSymmetricd,
+    default_mask_keys,
+)
+from medtranslate.transforms.pipelines import MODALITIES, ct_transforms, intensity_transform, mri_transforms
+from medtranslate.transforms.presets import CT_WINDOW_PRESETS, DEFAULT_CT_WINDOW, resolve_window
+from medtranslate.transforms.utils import (
+    DISPLAY_RANGES,
+    check_finite,
+    eligible_slices,
+    extract_axial_slice,
+    foreground_slices,
+    from_symmetric,
+    head_mask,
+    otsu_threshold,
+    source_name,
+    to_display_range,
+    to_symmetric,
+)
+
+__all__ = [
+    "CT_WINDOW_PRESETS",
+    "DEFAULT_CT_WINDOW",
+    "DISPLAY_RANGES",
+    "MODALITIES",
+    "RAS_LABELS",
+    "AxialOrientation",
+    "AxialOrientationd",
+    "AxialSlices",
+    "AxialSlicesd",
+    "CTWindow",
+    "CTWindowd",
+    "EnsureGrayscale",
+    "EnsureGrayscaled",
+    "HeadMask",
+    "HeadMaskd",
+    "MRINormalize",
+    "MRINormalized",
+    "RandAxialSlice",
+    "RandAxialSliced",
+    "RandCycleGANAugment",
+    "RandCycleGANAugmentd",
+    "ResizeLongestPad",
+    "ResizeLongestPadd",
+    "ScaleToSymmetric",
+    "ScaleToSymmetricd",
+    "check_finite",
+    "ct_transforms",
+    "default_mask_keys",
+    "eligible_slices",
+    "extract_axial_slice",
+    "foreground_slices",
+    "from_symmetric",
+    "head_mask",
+    "intensity_transform",
+    "mri_transforms",
+    "otsu_threshold",
+    "resolve_window",
+    "source_name",
+    "to_display_range",
+    "to_symmetric",
+]
