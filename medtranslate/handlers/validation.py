@@ -1,0 +1,219 @@
+"""Validation of a CycleGAN during training: translation metrics, sample grid, best-checkpoint event."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import ignite.distributed as idist
+import torch
+import torch.nn.functional as F
+from ignite.engine import Engine, EventEnum, Events
+from monai.metrics import MAEMetric, PSNRMetric, SSIMMetric
+
+from medtranslate.engines.trainer import prepare_cyclegan_batch
+from medtranslate.handlers.sample_grid import GRID_COLUMNS, make_sample_grid, save_sample_grid
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+
+__all__ = ["CycleGANEvents", "CycleGANValidationHandler", "sliced_wasserstein_distance"]
+
+
+class CycleGANEvents(EventEnum):
+    """Events fired by the medtranslate handlers on the trainer."""
+
+    VALIDATION_COMPLETED = "validation_completed"
+
+
+def sliced_wasserstein_distance(
+    x: torch.Tensor, y: torch.Tensor, patch_size: int = 4, num_projections: int = 64, seed: int = 0
+) -> float:
+    """
+    Sliced 1-Wasserstein distance between the distributions of non-overlapping image patches of two sets.
+
+    The patches (``patch_size``², flattened) of each set form two point clouds; both are projected onto
+    ``num_projections`` random unit directions (a fixed seed, so values are comparable across calls) and the
+    1-D Wasserstein-1 distance of each projection (mean absolute difference of the quantiles, at as many levels
+    as the smaller cloud has points) is averaged. Zero for identical distributions; in the images' units.
+
+    Args:
+        x: ``(N, C, H, W)`` images, e.g. synthetic MRI on a [0, 1] scale.
+        y: ``(M, C, H, W)`` images of the same ``C``, e.g. real MRI, same scale (sizes may differ).
+        patch_size: side of the square patches (``H``, ``W`` are cropped to a multiple of it).
+        num_projections: number of random directions.
+        seed: seed of the directions.
+
+    """
+    if x.ndim != 4 or y.ndim != 4 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"expected (N, C, H, W) tensors with equal C, got {tuple(x.shape)} and {tuple(y.shape)}.")
+    px = F.unfold(x.float(), patch_size, stride=patch_size).transpose(1, 2).reshape(-1, x.shape[1] * patch_size**2)
+    py = F.unfold(y.float(), patch_size, stride=patch_size).transpose(1, 2).reshape(-1, y.shape[1] * patch_size**2)
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.randn(px.shape[1], num_projections, generator=generator)
+    directions = (directions / directions.norm(dim=0, keepdim=True)).to(px.device)
+    proj_x = (px @ directions).sort(dim=0).values
+    proj_y = (py.to(px.device) @ directions).sort(dim=0).values
+    n = min(proj_x.shape[0], proj_y.shape[0])
+    levels = torch.linspace(0, 1, n, device=px.device)
+    qx = torch.quantile(proj_x, levels, dim=0) if proj_x.shape[0] != n else proj_x
+    qy = torch.quantile(proj_y, levels, dim=0) if proj_y.shape[0] != n else proj_y
+    return float((qx - qy).abs().mean())
+
+
+def _to_unit(image: torch.Tensor) -> torch.Tensor:
+    return ((image.float() + 1) / 2).clamp(0, 1)
+
+
+class CycleGANValidationHandler:
+    """
+    Every ``interval`` epochs, translate a fixed validation set with the trainer's ``g_a`` (CT → MRI, eval
+    mode, no gradients; ``g_b`` gives the reconstructed CT for the grid), store metrics in
+    ``engine.state.metrics``, write a sample grid, and fire ``CycleGANEvents.VALIDATION_COMPLETED`` (which the
+    "best" checkpoint saver of ``attach_checkpointing`` listens to).
+
+    Metrics are computed on a [0, 1] scale, ``(x + 1) / 2`` of the networks' [-1, 1] intensities:
+
+        - ``paired=True`` (the batches' MRI is registered to their CT): ``val_mae`` (mean absolute error),
+          ``val_psnr`` (``PSNRMetric(max_val=1)``, ``inf`` for identical images), ``val_ssim``
+          (``SSIMMetric(spatial_dims=2, data_range=1)``, needs images of at least 11 pixels a side);
+          key metric ``val_mae`` (lower is better).
+        - ``paired=False``: ``val_swd``, the sliced Wasserstein distance between patch distributions of the
+          synthetic and the real MRI of the whole set (:func:`sliced_wasserstein_distance`); key metric
+          ``val_swd`` (lower is better).
+
+    The grid (rows = the first ``num_samples`` cases; columns CT | synthetic MRI | reconstructed CT | real MRI,
+    the paper's Figure 5) is written atomically to ``output_dir/samples/epoch_XXX.png`` and, with a
+    ``summary_writer``, to TensorBoard as ``validation/samples``, on rank 0 only; the translation and metrics
+    run on every rank. Networks are put back in their previous train/eval mode afterwards.
+
+    Args:
+        val_data_loader: iterable of dict batches with ``ct_key`` and ``mri_key`` in [-1, 1], same order each time.
+        interval: validate every ``interval`` epochs.
+        paired: whether ``mri_key`` holds the registered MRI of the same case.
+        output_dir: folder of the ``samples`` folder; ``None``: no PNG.
+        num_samples: rows of the grid; ``0``: no grid.
+        summary_writer: TensorBoard ``SummaryWriter`` for the grid image.
+        ct_key: batch key of domain A.
+        mri_key: batch key of domain B.
+        swd_patch_size: patch side of the unpaired distance.
+        swd_num_projections: projections of the unpaired distance.
+
+    """
+
+    def __init__(
+        self,
+        val_data_loader: Iterable,
+        interval: int = 1,
+        paired: bool = False,
+        output_dir: str | Path | None = None,
+        num_samples: int = 4,
+        summary_writer: SummaryWriter | None = None,
+        ct_key: str = "ct",
+        mri_key: str = "mri",
+        swd_patch_size: int = 4,
+        swd_num_projections: int = 64,
+    ) -> None:
+        self.val_data_loader = val_data_loader
+        self.interval = interval
+        self.paired = paired
+        self.output_dir = None if output_dir is None else Path(output_dir)
+        self.num_samples = num_samples
+        self.summary_writer = summary_writer
+        self.ct_key = ct_key
+        self.mri_key = mri_key
+        self.swd_patch_size = swd_patch_size
+        self.swd_num_projections = swd_num_projections
+
+    @property
+    def key_metric_name(self) -> str:
+        """The metric selecting the best checkpoint (lower is better for both)."""
+        return "val_mae" if self.paired else "val_swd"
+
+    def attach(self, engine: Engine) -> None:
+        """
+        Attach to a :class:`~medtranslate.engines.CycleGANTrainer`.
+
+        Args:
+            engine: the trainer (must have ``g_a`` and ``g_b``).
+
+        """
+        if not engine.has_registered_events(CycleGANEvents.VALIDATION_COMPLETED):
+            engine.register_events(*CycleGANEvents)
+        engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.interval), self)
+
+    def __call__(self, engine: Engine) -> None:
+        """Validate now (see the class docstring) and fire ``CycleGANEvents.VALIDATION_COMPLETED``."""
+        metrics, samples = self.evaluate(engine.g_a, engine.g_b, engine.state.device)
+        engine.state.metrics.update(metrics)
+        if samples is not None and idist.get_rank() == 0:
+            epoch = int(engine.state.epoch)
+            if self.output_dir is not None:
+                save_sample_grid(self.output_dir / "samples" / f"epoch_{epoch:03d}.png", samples)
+            if self.summary_writer is not None:
+                grid = make_sample_grid(samples, GRID_COLUMNS)
+                self.summary_writer.add_image("validation/samples", grid[None], epoch)
+                self.summary_writer.flush()
+        engine.fire_event(CycleGANEvents.VALIDATION_COMPLETED)
+
+    def evaluate(
+        self, g_a: torch.nn.Module, g_b: torch.nn.Module, device: torch.device | str | None = None
+    ) -> tuple[dict[str, float], list[torch.Tensor] | None]:
+        """
+        Translate the validation set and compute the metrics.
+
+        Args:
+            g_a: generator CT → MRI.
+            g_b: generator MRI → CT (for the reconstructed CT of the grid).
+            device: device of the computation.
+
+        Returns:
+            ``(metrics, samples)``: metric name → float, and the grid columns (CT, synthetic MRI,
+            reconstructed CT, real MRI; each ``(n, 1, X, Y)`` on the CPU) or ``None`` when ``num_samples`` is 0.
+
+        """
+        modes = (g_a.training, g_b.training)
+        g_a.eval()
+        g_b.eval()
+        mae, psnr, ssim = MAEMetric(), PSNRMetric(max_val=1.0), SSIMMetric(spatial_dims=2, data_range=1.0)
+        fakes, reals = [], []
+        columns: list[list[torch.Tensor]] = [[], [], [], []]
+        kept = 0
+        try:
+            with torch.no_grad():
+                for batch in self.val_data_loader:
+                    real_a, real_b = prepare_cyclegan_batch(batch, device, ct_key=self.ct_key, mri_key=self.mri_key)
+                    fake_b = g_a(real_a).float()
+                    if self.paired:
+                        mae(_to_unit(fake_b), _to_unit(real_b))
+                        psnr(_to_unit(fake_b), _to_unit(real_b))
+                        ssim(_to_unit(fake_b), _to_unit(real_b))
+                    else:
+                        fakes.append(_to_unit(fake_b))
+                        reals.append(_to_unit(real_b))
+                    if kept < self.num_samples:
+                        take = min(self.num_samples - kept, real_a.shape[0])
+                        rec_a = g_b(fake_b[:take]).float()
+                        for column, images in zip(columns, (real_a, fake_b, rec_a, real_b), strict=True):
+                            column.append(images[:take].float().cpu())
+                        kept += take
+        finally:
+            g_a.train(modes[0])
+            g_b.train(modes[1])
+        if self.paired:
+            metrics = {
+                "val_mae": float(mae.aggregate()),
+                "val_psnr": float(psnr.aggregate()),
+                "val_ssim": float(ssim.aggregate()),
+            }
+        elif fakes:
+            swd = sliced_wasserstein_distance(
+                torch.cat(fakes), torch.cat(reals), self.swd_patch_size, self.swd_num_projections
+            )
+            metrics = {"val_swd": swd}
+        else:
+            metrics = {"val_swd": math.nan}
+        samples = [torch.cat(c) for c in columns] if kept else None
+        return metrics, samples
