@@ -44,6 +44,7 @@ from medtranslate.transforms.utils import (
     source_name,
     to_display_range,
     to_symmetric,
+    window_to_hu,
 )
 
 __all__ = [
@@ -87,4 +88,5 @@ __all__ = [
     "source_name",
     "to_display_range",
     "to_symmetric",
+    "window_to_hu",
 ]

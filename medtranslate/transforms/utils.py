@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from monai.utils.type_conversion import convert_data_type, convert_to_numpy
 from scipy import ndimage
 
 from medtranslate.errors import EmptyInputError, InputError, NonFiniteError
+from medtranslate.transforms.presets import DEFAULT_CT_WINDOW, resolve_window
 
 __all__ = [
     "DISPLAY_RANGES",
@@ -25,6 +27,7 @@ __all__ = [
     "source_name",
     "to_display_range",
     "to_symmetric",
+    "window_to_hu",
 ]
 
 #: Export scales for :func:`to_display_range`: name → the values that [-1, 1] maps onto.
@@ -102,6 +105,19 @@ def to_display_range(img: NdarrayOrTensor, scale: str = "0-1") -> NdarrayOrTenso
         raise InputError(None, f"unknown display scale {scale!r}; choose one of {sorted(DISPLAY_RANGES)}")
     low, high = DISPLAY_RANGES[scale]
     return from_symmetric(img.clip(-1.0, 1.0), low, high)
+
+
+def window_to_hu(img: NdarrayOrTensor, window: str | Sequence[float] = DEFAULT_CT_WINDOW) -> NdarrayOrTensor:
+    """
+    Hounsfield units of a [-1, 1] image made with a CT window (e.g. a synthetic CT from ``G_B``); the exact
+    inverse of :class:`~medtranslate.transforms.CTWindow` inside the window, values outside [-1, 1] clipped.
+
+    Args:
+        img: array or tensor in [-1, 1].
+        window: the preset name or ``(level, width)`` the model was trained with.
+    """
+    level, width = resolve_window(window)
+    return from_symmetric(img.clip(-1.0, 1.0), level - width / 2.0, level + width / 2.0)
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
