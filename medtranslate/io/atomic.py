@@ -3,7 +3,8 @@
 Every writer of :mod:`medtranslate` writes to a temporary name in the destination folder (so the final rename
 never crosses a file system), flushes it to disk with ``fsync`` and renames it with :func:`os.replace`. A failure
 (an exception, a full disk: ``OSError(ENOSPC)``, a ``KeyboardInterrupt``) removes the temporary file and leaves
-the destination as it was.
+the destination as it was. Inside an :func:`atomic_dir` block, files (and nested folders) written into its
+temporary folder are synced once, when the outermost folder is committed.
 
 The temporary name keeps the final name as its *suffix* (``.tmp-<random>-subject_001.nii.gz``) so libraries that
 choose an encoding from the extension (nibabel's gzip for ``.nii.gz``, Pillow's format for ``.png``) write the
@@ -19,6 +20,7 @@ Two guards apply before anything is written (:func:`check_output_path`):
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import shutil
 import tempfile
@@ -30,6 +32,15 @@ from medtranslate.errors import OutputExistsError
 __all__ = ["atomic_dir", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_path"]
 
 PathLike = str | os.PathLike
+
+# Temporary folders of the atomic_dir blocks now open: files written inside them are synced once, when the
+# outermost folder is committed, instead of one by one.
+_OPEN_DIRS: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("_OPEN_DIRS", default=())
+
+
+def _sync_deferred(path: Path) -> bool:
+    resolved = _resolved(path)
+    return any(_is_within(resolved, folder) for folder in _OPEN_DIRS.get())
 
 
 def _resolved(path: PathLike) -> Path:
@@ -115,14 +126,17 @@ def atomic_write(path: PathLike, overwrite: bool = False, protect: Iterable[Path
     tmp = Path(name)
     try:
         yield tmp
-        _fsync_path(tmp)
+        deferred = _sync_deferred(target.parent)
+        if not deferred:
+            _fsync_path(tmp)
         if not overwrite and os.path.lexists(target):
             raise OutputExistsError(target, "appeared while it was being written; pass overwrite=True to replace it")
         os.replace(tmp, target)
     except BaseException:
         _remove(tmp)
         raise
-    _fsync_path(target.parent, directory=True)
+    if not deferred:
+        _fsync_path(target.parent, directory=True)
 
 
 def atomic_write_bytes(
@@ -175,12 +189,17 @@ def atomic_dir(path: PathLike, overwrite: bool = False, protect: Iterable[PathLi
     target = check_output_path(path, overwrite=overwrite, protect=protect)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent))
+    deferred = _sync_deferred(target.parent)
+    token = _OPEN_DIRS.set((*_OPEN_DIRS.get(), _resolved(tmp)))
     try:
-        yield tmp
-        for item in sorted(tmp.rglob("*")):
-            if item.is_file():
-                _fsync_path(item)
-        _fsync_path(tmp, directory=True)
+        try:
+            yield tmp
+        finally:
+            _OPEN_DIRS.reset(token)
+        if not deferred:
+            for item in sorted(tmp.rglob("*")):
+                _fsync_path(item, directory=item.is_dir())
+            _fsync_path(tmp, directory=True)
         if os.path.lexists(target):
             if not overwrite:
                 raise OutputExistsError(target, "appeared while it was being written; pass overwrite=True")
@@ -198,4 +217,5 @@ def atomic_dir(path: PathLike, overwrite: bool = False, protect: Iterable[PathLi
     except BaseException:
         _remove(tmp)
         raise
-    _fsync_path(target.parent, directory=True)
+    if not deferred:
+        _fsync_path(target.parent, directory=True)

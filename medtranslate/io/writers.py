@@ -544,7 +544,8 @@ def write_dicom_series(
     written: list[Path] = []
     with atomic_dir(out_dir, overwrite=overwrite, protect=guarded) as tmp:
         for k in range(n_slices):
-            ds = copy.deepcopy(base)
+            ds = Dataset()
+            ds.update(base)  # shares base's elements: only attributes absent from base are set below
             ds.SOPInstanceUID = uid("instance", str(k))
             ds.InstanceNumber = k + 1
             position = affine_lps[:3, :3] @ np.array([0.0, 0.0, float(k)]) + affine_lps[:3, 3]
