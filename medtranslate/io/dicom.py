@@ -93,11 +93,17 @@ class SeriesInfo:
 def _read_header(path: str) -> Dataset:
     """Read a data set with its pixel data deferred (read from the file only when decoded)."""
     try:
-        return pydicom.dcmread(path, defer_size=4096)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(path, defer_size=4096)
     except InvalidDicomError as e:
         raise CorruptFileError(path, f"not a readable DICOM file ({e})") from e
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise CorruptFileError(path, f"damaged or truncated DICOM file ({type(e).__name__}: {e})") from e
+    eof = [str(w.message) for w in caught if "end of file" in str(w.message).lower()]
+    if eof or len(ds) == 0:
+        raise CorruptFileError(path, f"truncated DICOM file ({eof[0] if eof else 'no data elements'})")
+    return ds
 
 
 def _has_pixels(ds: Dataset) -> bool:
@@ -106,10 +112,10 @@ def _has_pixels(ds: Dataset) -> bool:
 
 def _non_image_reason(ds: Dataset, path: str) -> InputError:
     """The error for a data set without pixel data: truncated image (corrupt) or a non-image object (SR...)."""
-    if "Rows" in ds and "Columns" in ds:
-        return CorruptFileError(path, "DICOM image attributes (Rows/Columns) but no pixel data: truncated file?")
-    sop = ds.get("SOPClassUID")
+    sop = ds.get("SOPClassUID") or getattr(ds, "file_meta", Dataset()).get("MediaStorageSOPClassUID")
     kind = getattr(sop, "name", None) or str(sop or "unknown SOP class")
+    if ("Rows" in ds and "Columns" in ds) or "Image Storage" in kind:
+        return CorruptFileError(path, f"a DICOM image ({kind}) without pixel data: truncated file?")
     return InputError(path, f"DICOM object without pixel data ({kind}, modality {ds.get('Modality')}): not an image")
 
 
@@ -344,7 +350,9 @@ class DicomSeriesReader(PydicomReader):
         bad = np.flatnonzero(np.abs(gaps - median) > self.spacing_tolerance * median)
         if bad.size:
             ratios = gaps[bad] / median
-            missing = int(np.sum(np.maximum(np.round(ratios) - 1, 0)))
+            multiples = np.round(ratios)
+            whole = (multiples >= 2) & (np.abs(ratios - multiples) <= self.spacing_tolerance)
+            missing = int(np.sum(multiples - 1)) if whole.all() else 0
             detail = ", ".join(f"{gaps[i]:.3g} mm after slice {i}" for i in bad[:5])
             kind = f"about {missing} missing slice(s)" if missing else "inconsistent slice spacing"
             msg = (
