@@ -47,6 +47,8 @@ def check_spatial_size(owner: str, x: torch.Tensor, spatial_dims: int, factor: i
         spatial_dims: number of spatial dimensions the network was built for.
         factor: total downsampling factor of the network.
     """
+    if torch.jit.is_tracing():  # a traced graph has the example's fixed shapes; checking here only adds warnings
+        return
     if x.ndim != spatial_dims + 2:
         raise DimensionError(
             owner, f"expected a batch of shape (N, C, {', '.join('*' * spatial_dims)}), got {tuple(x.shape)}"
