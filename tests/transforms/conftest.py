@@ -10,7 +10,9 @@ from monai.data import MetaTensor
 
 
 def _disc(shape: tuple[int, int], centre: tuple[float, float], radius: float) -> torch.Tensor:
-    x, y = torch.meshgrid(torch.arange(shape[0], dtype=torch.float32), torch.arange(shape[1], dtype=torch.float32), indexing="ij")
+    x, y = torch.meshgrid(
+        torch.arange(shape[0], dtype=torch.float32), torch.arange(shape[1], dtype=torch.float32), indexing="ij"
+    )
     return ((x - centre[0]) ** 2 + (y - centre[1]) ** 2 < radius**2).float()
 
 
