@@ -151,6 +151,9 @@ def phantom_affine(
         shape: grid size ``(X, Y, Z)``.
         spacing: voxel size in mm.
         tilt_deg: rotation of the grid about the left-right axis (a gantry-tilt-like oblique grid).
+
+    Returns:
+        the 4×4 affine, rounded to float32 values so a NIfTI file stores it exactly.
     """
     rot = _rotation((tilt_deg, 0.0, 0.0))
     linear = rot @ np.diag(np.asarray(spacing, dtype=np.float64))
@@ -158,7 +161,7 @@ def phantom_affine(
     affine = np.eye(4)
     affine[:3, :3] = linear
     affine[:3, 3] = -linear @ centre
-    return affine
+    return affine.astype(np.float32).astype(np.float64)  # exact in the NIfTI header's float32
 
 
 class _SmoothField:

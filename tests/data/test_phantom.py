@@ -15,6 +15,7 @@ from medtranslate.data.phantom import LABELS, ensure_phantom_dataset, make_subje
 from medtranslate.errors import OutputExistsError
 
 SMALL = {"shape": (48, 48, 16), "spacing": (4.0, 4.0, 6.0)}
+LAYOUT = {"shape": (32, 32, 10), "spacing": (6.0, 6.0, 9.6)}
 
 
 def _median(subject, array, *names):
@@ -66,7 +67,7 @@ def _sha(path):
 
 def test_dataset_layout_hashes_and_pairing(tmp_path):
     root = write_phantom_dataset(tmp_path / "ph", n_unpaired=2, n_paired=1, seed=5, formats=("nifti", "png", "dicom"),
-                                 **SMALL)
+                                 **LAYOUT)
     record = json.loads((root / "phantom.json").read_text())
     names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {"phantom.json"}
     assert set(record["files"]) == names
@@ -77,13 +78,13 @@ def test_dataset_layout_hashes_and_pairing(tmp_path):
     seeds = {s["id"]: s["seed"] for s in record["subjects"]}
     assert len(set(seeds.values())) == len(seeds) == 5
     paired_ct, paired_mri = (nib.load(root / "paired" / d / "subject_004.nii.gz") for d in ("ct", "mri"))
-    assert paired_ct.shape == paired_mri.shape == SMALL["shape"]
+    assert paired_ct.shape == paired_mri.shape == LAYOUT["shape"]
     assert np.array_equal(paired_ct.affine, paired_mri.affine)
-    assert np.array_equal(paired_ct.affine, make_subject(seeds["subject_004"], **SMALL).affine)
+    assert np.array_equal(paired_ct.affine, make_subject(seeds["subject_004"], **LAYOUT).affine)
     assert paired_ct.get_data_dtype() == np.int16
     unpaired = nib.load(root / "unpaired" / "ct" / "subject_000.nii.gz").get_fdata()
     assert not np.array_equal(unpaired, paired_ct.get_fdata())
-    assert len(list((root / "png" / "paired" / "mri").glob("subject_004_z*.png"))) == SMALL["shape"][2]
+    assert len(list((root / "png" / "paired" / "mri").glob("subject_004_z*.png"))) == LAYOUT["shape"][2]
     assert Image.open(root / "png" / "unpaired" / "ct" / "subject_000_z008.png").mode == "L"
     dicom_ct = sorted((root / "dicom" / "paired" / "ct" / "subject_004").glob("*.dcm"))
     dicom_mr = sorted((root / "dicom" / "paired" / "mri" / "subject_004").glob("*.dcm"))
