@@ -13,9 +13,10 @@ network                                                     parameters      per 
                                                             (7 837 699)
 ``ResNetGenerator(num_res_blocks=9)`` (``resnet_9blocks``)  11 365 633      256² → 256²
                                                             (11 378 179)
-``UNetGenerator()`` (``unet_256``, ``num_downs=8``)         54 403 457      256² → 256²
+``UNetGenerator()`` (``unet_256``, ``num_downs=8``)         54 403 457      11.9 GFLOP, 256² → 256²
 ``UNetGenerator(num_downs=7)`` (``unet_128``)               41 819 521      128² → 128²
-``PatchDiscriminator()`` (70×70 PatchGAN)                   2 761 793       256² → 30×30 logits, field 70×70
+``PatchDiscriminator()`` (70×70 PatchGAN)                   2 761 793       6.2 GFLOP, 256² → 30×30 logits,
+                                                            (2 764 737)     field 70×70
 ==========================================================  ==============  =====================================
 
 FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add, convolutions only).

@@ -83,12 +83,12 @@ class ResNetGenerator(nn.Module):
 
     Parameters (``spatial_dims=2``, ``in_channels=out_channels=1``; CycleGAN's RGB counts are 12 546 higher):
 
-    ====================  =============  ============
-    ``num_res_blocks``    ``channels``   parameters
-    ====================  =============  ============
-    6 (paper)             64             7 825 153
-    9 (``resnet_9blocks``) 64            11 365 633
-    ====================  =============  ============
+    =========================  ============  ============
+    ``num_res_blocks``         ``channels``  parameters
+    =========================  ============  ============
+    6 (paper)                  64            7 825 153
+    9 (``resnet_9blocks``)     64            11 365 633
+    =========================  ============  ============
 
     The 6-block, 64-channel generator costs ≈ 68.5 GFLOP (34.2 G multiply-adds) per 256² slice.
 
