@@ -109,10 +109,10 @@ def test_head_mask_3d_and_dict(head_volume):
 def test_orientation_makes_last_axis_axial_and_passes_2d(head_volume):
     vol = head_volume("CT")
     flipped = MetaTensor(
-        vol.flip(-1),
+        vol.as_tensor().flip(-1),
         affine=vol.affine
         @ torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, -1, 9], [0, 0, 0, 1]], dtype=torch.float64),
-        meta=dict(vol.meta),
+        meta={"filename_or_obj": "/data/flipped.nii"},
     )
     orienter = AxialOrientation()
     out = orienter(flipped)
