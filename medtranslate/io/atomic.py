@@ -94,6 +94,13 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _apply_umask(path: Path, directory: bool = False) -> None:
+    """Give a temporary file or folder the mode a plain ``open``/``mkdir`` would (``mkstemp`` makes it 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~mask)
+
+
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         if path.is_dir() and not path.is_symlink():
@@ -126,6 +133,7 @@ def atomic_write(path: PathLike, overwrite: bool = False, protect: Iterable[Path
     tmp = Path(name)
     try:
         yield tmp
+        _apply_umask(tmp)
         deferred = _sync_deferred(target.parent)
         if not deferred:
             _fsync_path(tmp)
@@ -196,6 +204,7 @@ def atomic_dir(path: PathLike, overwrite: bool = False, protect: Iterable[PathLi
             yield tmp
         finally:
             _OPEN_DIRS.reset(token)
+        _apply_umask(tmp, directory=True)
         if not deferred:
             for item in sorted(tmp.rglob("*")):
                 _fsync_path(item, directory=item.is_dir())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,16 @@ def test_atomic_dir_failure_removes_temp(tmp_path):
         (tmp / "a").write_text("1")
         raise OSError(errno.ENOSPC, "No space left on device")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_get_the_usual_permissions(tmp_path: Path) -> None:
+    """Temporary names are private (mkstemp's 0600); the renamed output has the mode ``open`` would give."""
+    mask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "out.bin", b"x")
+        with atomic_dir(tmp_path / "series") as folder:
+            (folder / "a.dcm").write_bytes(b"y")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "out.bin").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "series").stat().st_mode) == 0o755
