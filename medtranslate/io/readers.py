@@ -162,7 +162,8 @@ class SimpleITKReader(ImageReader):
         """
         arrays: list[np.ndarray] = []
         compatible: dict = {}
-        for image, name in zip(ensure_tuple(img), self.filenames, strict=True):
+        images = img if isinstance(img, (list, tuple)) else [img]  # ensure_tuple would iterate the pixels
+        for image, name in zip(images, self.filenames, strict=True):
             array = sitk.GetArrayFromImage(image)  # (Z, Y, X[, C])
             vector = image.GetNumberOfComponentsPerPixel() > 1
             array = np.moveaxis(array.T, 0, -1) if vector else array.T
