@@ -137,7 +137,8 @@ def ct_transforms(
             resizes/pads straight to ``image_size`` and is deterministic.
         volume: ``True`` requires volumes, ``False`` requires 2D slices, ``None`` accepts either.
         random_slice: volumes give one random non-empty axial slice (``True``) or a list of samples, one per
-            non-empty slice (``False``); ``None`` follows ``augment``.
+            non-empty slice (``False``; then a 2D input gives a one-element list unless ``volume=False``);
+            ``None`` follows ``augment``.
         min_foreground: foreground fraction above which an axial slice counts as non-empty.
         flip_prob: probability of the horizontal flip.
         affine_prob: probability of the small random affine (±5°, ±5 %); 0 disables it.
@@ -189,8 +190,8 @@ def mri_transforms(
         upper: upper percentile.
         augment: training augmentation; ``False`` is deterministic.
         volume: ``True`` requires volumes, ``False`` requires 2D slices, ``None`` accepts either.
-        random_slice: one random non-empty slice (``True``) or all of them as a list (``False``); ``None``
-            follows ``augment``.
+        random_slice: one random non-empty slice (``True``) or all of them as a list (``False``; a 2D input
+            then gives a one-element list unless ``volume=False``); ``None`` follows ``augment``.
         min_foreground: foreground fraction above which an axial slice counts as non-empty.
         flip_prob: probability of the horizontal flip.
         affine_prob: probability of the small random affine; 0 disables it.
