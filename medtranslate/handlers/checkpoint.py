@@ -138,7 +138,11 @@ def attach_checkpointing(
     Save complete, atomically written checkpoints of ``trainer`` and keep the last ``n_saved`` and the best.
 
     Periodic checkpoints are saved every ``every_n_iterations`` iterations or every ``every_n_epochs`` epochs
-    (one of the two; every epoch when neither is given). With ``key_metric_name``, a checkpoint is also saved
+    (one of the two; every epoch when neither is given). A save that falls on the last iteration of an epoch
+    happens at ``EPOCH_COMPLETED`` instead, and the saver is registered when the run starts, so it comes after
+    every handler attached before ``run()`` (learning-rate steps, validation, loss history): a checkpoint at an
+    epoch boundary holds the state after the epoch's end-of-epoch work, which a resumed run does not repeat.
+    With ``key_metric_name``, a checkpoint is also saved
     whenever the validation handler fires ``CycleGANEvents.VALIDATION_COMPLETED`` with a new best value of
     ``trainer.state.metrics[key_metric_name]``. Writing happens on rank 0 only; the handlers run on every rank.
 
@@ -164,9 +168,20 @@ def attach_checkpointing(
     if every_n_iterations is not None and every_n_epochs is not None:
         raise ValueError("give at most one of every_n_iterations and every_n_epochs.")
     if every_n_iterations is not None:
-        event = Events.ITERATION_COMPLETED(every=every_n_iterations)
+        every = every_n_iterations
+
+        def _inside_epoch(engine: Engine, iteration: int) -> bool:
+            length = engine.state.epoch_length
+            return iteration % every == 0 and not (length and iteration % length == 0)
+
+        def _at_epoch_end(engine: Engine, epoch: int) -> bool:
+            return engine.state.iteration % every == 0
+
+        events: Any = Events.ITERATION_COMPLETED(event_filter=_inside_epoch) | Events.EPOCH_COMPLETED(
+            event_filter=_at_epoch_end
+        )
     else:
-        event = Events.EPOCH_COMPLETED(every=every_n_epochs or 1)
+        events = Events.EPOCH_COMPLETED(every=every_n_epochs or 1)
     to_save = dict(default_checkpoint_objects(trainer) if objects is None else objects)
     for reserved in ("checkpointer", "best_checkpointer"):
         if reserved in to_save:
@@ -197,7 +212,12 @@ def attach_checkpointing(
         global_step_transform=_iteration_step,
         include_self=True,
     )
-    trainer.add_event_handler(event, last)
+
+    def _register_last(engine: Engine) -> None:
+        if not engine.has_event_handler(last):
+            engine.add_event_handler(events, last)
+
+    trainer.add_event_handler(Events.STARTED, _register_last)
     if data_seed is not None and getattr(trainer, "data_order", None) is None:
         DataOrderHandler(seed=data_seed).attach(trainer)
     return Checkpointing(last=last, best=best, objects={**to_save, "checkpointer": last}, save_dir=save_dir)

@@ -17,8 +17,9 @@ class DataOrderHandler:
     Make each epoch's data order and data augmentation a function of ``(seed, epoch)`` only, and restore the
     position inside an epoch on a mid-epoch resume.
 
-    How the data order is restored: at every ``EPOCH_STARTED`` the handler re-seeds the ``DataLoader``'s own
-    generator (which draws the shuffling permutation and the workers' base seed) and, through
+    How the data order is restored: at every ``EPOCH_STARTED`` the handler gives the ``DataLoader`` (and its
+    ``RandomSampler``) a new generator seeded with ``seed + epoch`` (it draws the shuffling permutation and the
+    workers' base seed) and re-seeds, through
     ``monai.data.utils.set_rnd``, every MONAI ``Randomizable`` in the dataset (random transforms used with
     ``num_workers=0``; workers re-seed theirs from the base seed) with ``seed + epoch``, and calls
     ``sampler.set_epoch(epoch)`` where the sampler has it (``DistributedSampler``). So an epoch's batches do
@@ -33,8 +34,8 @@ class DataOrderHandler:
     ``Randomizable`` objects (not from the global RNGs inside workers), and ``persistent_workers`` must be
     ``False`` (persistent workers keep their RNG state across epochs).
 
-    On :meth:`attach` a ``DataLoader`` without a generator is given one, and a ``RandomSampler`` without a
-    generator is given the loader's. The handler registers itself as ``engine.data_order``.
+    The loader's and its ``RandomSampler``'s generators are replaced by the handler's. The handler registers
+    itself as ``engine.data_order``.
 
     Args:
         seed: base seed of the per-epoch seeds.
@@ -53,12 +54,6 @@ class DataOrderHandler:
             engine: Ignite Engine, it can be a trainer, validator or evaluator.
 
         """
-        loader = getattr(engine, "data_loader", None)
-        if isinstance(loader, DataLoader):
-            if loader.generator is None:
-                loader.generator = torch.Generator()
-            if isinstance(loader.sampler, RandomSampler) and loader.sampler.generator is None:
-                loader.sampler.generator = loader.generator
         engine.data_order = self
         engine.add_event_handler(Events.EPOCH_STARTED, self.epoch_started)
         engine.add_event_handler(Events.GET_BATCH_STARTED, self.skip_consumed)
@@ -69,8 +64,12 @@ class DataOrderHandler:
         epoch_seed = self.seed + epoch
         loader: Any = getattr(engine, "data_loader", None)
         if isinstance(loader, DataLoader):
-            if loader.generator is not None:
-                loader.generator.manual_seed(epoch_seed)
+            # a new generator object: the previous epoch's exhausted sampler iterator may still draw from its own
+            # generator (RandomSampler's remainder permutation) after this event, which must not shift this one
+            generator = torch.Generator().manual_seed(epoch_seed)
+            loader.generator = generator
+            if isinstance(loader.sampler, RandomSampler):
+                loader.sampler.generator = generator
             if hasattr(loader.sampler, "set_epoch"):
                 loader.sampler.set_epoch(epoch)
             set_rnd(loader.dataset, epoch_seed)
