@@ -32,19 +32,18 @@ def test_porcine_ct_series_in_hu(shared_data, assert_unchanged):
 
 
 def test_porcine_ct_order_survives_shuffled_names(shared_data, tmp_path):
-    folder = shared_data / "dicom" / "porcine_head_ct"
-    files = sorted(folder.iterdir())
+    files = sorted((shared_data / "dicom" / "porcine_head_ct").iterdir())
     names = [f"img{i:02d}" for i in range(len(files))]
     random.Random(3).shuffle(names)
-    for src, name in zip(files[:6], names, strict=False):
+    for src, name in zip(files, names, strict=True):
         shutil.copyfile(src, tmp_path / name)
-    img = load_image(tmp_path)
-    z = sorted(float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]) for f in files[:6])
+    img = load_image(tmp_path)  # regular 2.5 mm steps: no spacing warning (pytest runs with warnings shown)
+    by_z = {float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]): f for f in files}
+    z = sorted(by_z)
     positions = [float(img.affine[2, 3] + k * img.affine[2, 2]) for k in range(img.shape[-1])]
-    np.testing.assert_allclose(positions[0], z[0])
-    by_z = {float(pydicom.dcmread(f).ImagePositionPatient[2]): f for f in files[:6]}
-    for k, zk in enumerate(z):
-        expected = pydicom.dcmread(by_z[zk]).pixel_array.T.astype(np.float32) - 1024
+    np.testing.assert_allclose(positions, z, atol=1e-4)
+    for k in (0, 7, 15):
+        expected = pydicom.dcmread(by_z[z[k]]).pixel_array.T.astype(np.float32) - 1024
         np.testing.assert_array_equal(img[0, ..., k].numpy(), expected)
 
 
