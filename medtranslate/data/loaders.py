@@ -1,0 +1,161 @@
+"""Datasets for training and validation from one ``dataset_dir``: what the bundle configs and the CLI call.
+
+``dataset_dir`` may be a Kaggle-layout folder (``trainA/trainB/testA/testB``), a manifest JSON, folders of
+NIfTI/DICOM volumes (``ct/`` + ``mri/``) or the built-in phantom; ``None`` (or ``""``) means the built-in
+phantom, generated once (seeded, deterministic) into ``phantom_dir``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.data import Dataset
+from monai.transforms import Compose, DeleteItemsd, EnsureTyped
+
+from medtranslate.data.datalist import load_datalist, paired_datalist
+from medtranslate.data.dataset import UnpairedDataset
+from medtranslate.data.phantom import ensure_phantom_dataset
+from medtranslate.errors import EmptyInputError
+from medtranslate.io import LoadMedicalImaged
+from medtranslate.transforms import (
+    AxialOrientationd,
+    AxialSlicesd,
+    CTWindowd,
+    EnsureGrayscaled,
+    HeadMaskd,
+    MRINormalized,
+    ResizeLongestPadd,
+    ct_transforms,
+    mri_transforms,
+)
+from medtranslate.transforms.presets import DEFAULT_CT_WINDOW
+
+__all__ = ["PHANTOM_DEFAULTS", "paired_validation_dataset", "resolve_dataset", "train_dataset", "validation_dataset"]
+
+#: The built-in phantom of the default training job: 12 CT and 12 other MRI subjects, 2 paired ones.
+PHANTOM_DEFAULTS: dict[str, Any] = {"n_unpaired": 12, "n_paired": 2, "shape": (96, 96, 48), "seed": 0}
+
+
+def resolve_dataset(dataset_dir: str | Path | None, phantom_dir: str | Path, **phantom_kwargs: Any) -> Path:
+    """``dataset_dir`` as a path, or the built-in phantom (written to ``phantom_dir`` once) when it is empty.
+
+    Args:
+        dataset_dir: a dataset folder or manifest; ``None`` or ``""`` selects the phantom.
+        phantom_dir: where the phantom lives; reused when its ``phantom.json`` matches the parameters.
+        phantom_kwargs: overrides of :data:`PHANTOM_DEFAULTS` (see
+            :func:`medtranslate.data.phantom.write_phantom_dataset`).
+    """
+    if dataset_dir:
+        return Path(dataset_dir)
+    return ensure_phantom_dataset(phantom_dir, **{**PHANTOM_DEFAULTS, **phantom_kwargs})
+
+
+def train_dataset(
+    dataset_dir: str | Path,
+    image_size: int = 256,
+    load_size: int | None = None,
+    window: str | Sequence[float] = DEFAULT_CT_WINDOW,
+    flip_prob: float = 0.5,
+    affine_prob: float = 0.0,
+    cache_rate: float = 1.0,
+    length: str | int = "max",
+    seed: int = 0,
+) -> UnpairedDataset:
+    """The unpaired training set: CT and MRI items drawn independently, each with its own augmentation.
+
+    Volumes give one random non-empty axial slice per draw; the deterministic prefix (load, orientation,
+    intensity) is cached in memory (``cache_rate``) so that a volume is read once.
+
+    Args:
+        dataset_dir: see the module docstring (not ``None`` here: call :func:`resolve_dataset` first).
+        image_size: side of the training slices.
+        load_size: side before the random crop (CycleGAN: 286 for 256); default ``image_size · 286 / 256``.
+        window: CT window preset or ``(level, width)`` in HU.
+        flip_prob: probability of the random horizontal flip.
+        affine_prob: probability of a small random affine.
+        cache_rate: fraction of each domain cached by MONAI's ``CacheDataset``.
+        length: ``"max"`` (CycleGAN's epoch), ``"min"`` or a number of samples per epoch.
+        seed: seeds the pairing and each domain's random transforms.
+    """
+    load_size = load_size or round(image_size * 286 / 256)
+    lists = load_datalist(dataset_dir, "training")
+    common = {"image_size": image_size, "load_size": load_size, "flip_prob": flip_prob, "affine_prob": affine_prob}
+    ct = Compose([LoadMedicalImaged("ct"), ct_transforms("ct", window=window, track_meta=False, **common)])
+    mri = Compose([LoadMedicalImaged("mri"), mri_transforms("mri", track_meta=False, **common)])
+    return UnpairedDataset(lists["ct"], lists["mri"], ct, mri, length=length, seed=seed, cache_rate=cache_rate)
+
+
+def _evenly(items: list, count: int) -> list:
+    """``count`` items spread evenly over ``items`` (all of them when there are fewer)."""
+    if len(items) <= count:
+        return items
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, count).round()]
+
+
+def paired_validation_dataset(
+    pairs: Sequence[dict[str, str]],
+    image_size: int = 256,
+    window: str | Sequence[float] = DEFAULT_CT_WINDOW,
+    max_slices: int = 16,
+) -> Dataset:
+    """Registered CT/MRI pairs (volumes or slices) cut at the same axial slices, resized to ``image_size``.
+
+    The slices are chosen by the CT's head mask and spread evenly over the head; the result is materialised
+    once so every validation sees the same images.
+    """
+    pipeline = Compose(
+        [
+            LoadMedicalImaged(("ct", "mri")),
+            EnsureGrayscaled(("ct", "mri")),
+            AxialOrientationd(("ct", "mri"), axcodes="RAS"),
+            CTWindowd("ct", window=window),
+            MRINormalized("mri"),
+            HeadMaskd("ct", "ct_mask"),
+            AxialSlicesd(("ct", "mri"), mask_key="ct_mask"),
+            DeleteItemsd("ct_mask"),
+            ResizeLongestPadd(("ct", "mri"), spatial_size=image_size, background=-1.0),
+            EnsureTyped(("ct", "mri"), data_type="tensor", dtype=torch.float32, track_meta=False),
+        ]
+    )
+    slices: list[dict] = []
+    for pair in pairs:
+        out = pipeline(dict(pair))
+        slices.extend(out if isinstance(out, list) else [out])
+    if not slices:
+        raise EmptyInputError(None, "no paired CT/MRI slice with enough head in it")
+    return Dataset(_evenly(slices, max_slices))
+
+
+def validation_dataset(
+    dataset_dir: str | Path,
+    image_size: int = 256,
+    window: str | Sequence[float] = DEFAULT_CT_WINDOW,
+    max_cases: int = 16,
+) -> tuple[Dataset, bool]:
+    """A fixed validation set and whether it is paired.
+
+    Paired CT/MRI (the phantom's ``paired/``, a manifest's ``paired`` list) give paired metrics; otherwise the
+    ``validation`` split (or ``test`` when there is none) gives up to ``max_cases`` CT and MRI items side by
+    side, unpaired, for distribution distances.
+    """
+    pairs = paired_datalist(dataset_dir)
+    if pairs:
+        return paired_validation_dataset(pairs, image_size, window, max_cases), True
+    lists = load_datalist(dataset_dir, "validation")
+    if not lists["ct"] or not lists["mri"]:
+        lists = load_datalist(dataset_dir, "test")
+    if not lists["ct"] or not lists["mri"]:
+        raise EmptyInputError(dataset_dir, "no validation or test CT and MRI to validate on")
+    ct = Compose([LoadMedicalImaged("ct"), ct_transforms("ct", image_size, window=window, augment=False)])
+    mri = Compose([LoadMedicalImaged("mri"), mri_transforms("mri", image_size, augment=False)])
+    n = min(max_cases, len(lists["ct"]), len(lists["mri"]))
+    items = []
+    for c, m in zip(_evenly(lists["ct"], n), _evenly(lists["mri"], n), strict=True):
+        a, b = ct({"ct": c["image"]}), mri({"mri": m["image"]})
+        a, b = a[len(a) // 2] if isinstance(a, list) else a, b[len(b) // 2] if isinstance(b, list) else b
+        items.append({"ct": torch.as_tensor(a["ct"]).float(), "mri": torch.as_tensor(b["mri"]).float()})
+    return Dataset(items), False
