@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from medtranslate.errors import MedTranslateError
+from medtranslate.errors import MedTranslateError, find_user_error
 
 __all__ = ["build_parser", "main"]
 
@@ -24,7 +24,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             reports.append(describe_image(path, series_uid=args.series_uid))
-        except MedTranslateError as err:
+        except MedTranslateError as err:  # report every bad file, then exit non-zero
             if args.debug:
                 raise
             print(f"error: {err}", file=sys.stderr)
@@ -104,10 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except MedTranslateError as err:
-        if args.debug:
+    except Exception as exc:
+        user_error = find_user_error(exc)
+        if user_error is None or args.debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {user_error}", file=sys.stderr)
         return 2
 
 

@@ -10,6 +10,7 @@ import os
 
 __all__ = [
     "CheckpointError",
+    "ConfigError",
     "CorruptFileError",
     "DimensionError",
     "EmptyInputError",
@@ -20,6 +21,7 @@ __all__ = [
     "NonFiniteError",
     "OutputExistsError",
     "UnsupportedFormatError",
+    "find_user_error",
 ]
 
 
@@ -64,9 +66,29 @@ class NonFiniteError(InputError):
     """The image holds NaN or Inf values."""
 
 
+class ConfigError(MedTranslateError):
+    """A setting has an invalid value (unknown network name, bad option); ``path`` names the setting."""
+
+
 class CheckpointError(MedTranslateError):
     """A checkpoint is missing, unsafe, or was made for another architecture or image size."""
 
 
 class OutputExistsError(MedTranslateError):
     """An output exists (or is an input) and ``overwrite`` was not given."""
+
+
+def find_user_error(error: BaseException) -> MedTranslateError | None:
+    """The :class:`MedTranslateError` behind ``error``, if any.
+
+    MONAI's ``Compose`` and config parser re-raise errors as ``RuntimeError(...) from error``; this walks the
+    ``__cause__``/``__context__`` chain so callers can still report the user's mistake in one line.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MedTranslateError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -13,8 +13,7 @@ from medtranslate.handlers.data_order import DataOrderHandler
 from medtranslate.handlers.default import DefaultHandlers, attach_default_handlers, scalar_losses
 from medtranslate.handlers.loss_plot import GENERATOR_LOSS_KEYS, LossHistoryHandler
 from medtranslate.handlers.sample_grid import GRID_COLUMNS, HEADER_HEIGHT, make_sample_grid, save_sample_grid
-from medtranslate.handlers.utils import atomic_write
-from medtranslate.handlers.validation import CycleGANEvents, CycleGANValidationHandler, sliced_wasserstein_distance
+from medtranslate.handlers.validation import CycleGANEvents, CycleGANValidationHandler
 
 __all__ = [
     "CHECKPOINT_PATTERN",
@@ -28,7 +27,6 @@ __all__ = [
     "DefaultHandlers",
     "LossHistoryHandler",
     "RNGState",
-    "atomic_write",
     "attach_checkpointing",
     "attach_default_handlers",
     "default_checkpoint_objects",
@@ -37,5 +35,4 @@ __all__ = [
     "resume_from",
     "save_sample_grid",
     "scalar_losses",
-    "sliced_wasserstein_distance",
 ]

@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from medtranslate.engines.trainer import LOSS_KEYS
-from medtranslate.handlers.utils import atomic_write
+from medtranslate.io.atomic import atomic_write_bytes
 
 __all__ = ["GENERATOR_LOSS_KEYS", "LossHistoryHandler"]
 
@@ -103,12 +103,12 @@ class LossHistoryHandler:
         writer.writerow(["iteration", "epoch", *self.keys])
         for it, ep, row in zip(self.iterations, self.epochs, self.values, strict=True):
             writer.writerow([it, ep, *(repr(v) for v in row)])
-        atomic_write(self.output_dir / self.csv_filename, lambda f: f.write(text.getvalue().encode()))
+        atomic_write_bytes(self.output_dir / self.csv_filename, text.getvalue().encode(), overwrite=True)
         means = self.epoch_means()
         summary = {"keys": list(self.keys), "iterations": len(self.values), "epoch_means": means}
-        atomic_write(self.output_dir / self.json_filename, lambda f: f.write(json.dumps(summary, indent=1).encode()))
+        atomic_write_bytes(self.output_dir / self.json_filename, json.dumps(summary, indent=1).encode(), overwrite=True)
         png = self._plot(means)
-        atomic_write(self.output_dir / self.plot_filename, lambda f: f.write(png))
+        atomic_write_bytes(self.output_dir / self.plot_filename, png, overwrite=True)
 
     def _plot(self, means: Mapping[int, Mapping[str, float]]) -> bytes:
         values = np.asarray(self.values, dtype=np.float64)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from medtranslate.handlers.utils import atomic_write
+from medtranslate.io.atomic import atomic_write_bytes
 
 __all__ = ["GRID_COLUMNS", "HEADER_HEIGHT", "make_sample_grid", "save_sample_grid"]
 
@@ -88,5 +88,5 @@ def save_sample_grid(
     grid = make_sample_grid(columns, titles, pad)
     buffer = io.BytesIO()
     Image.fromarray(grid).save(buffer, format="PNG")
-    atomic_write(Path(path), lambda f: f.write(buffer.getvalue()))
+    atomic_write_bytes(Path(path), buffer.getvalue(), overwrite=True)
     return grid

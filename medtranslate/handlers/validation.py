@@ -9,58 +9,23 @@ from typing import TYPE_CHECKING
 
 import ignite.distributed as idist
 import torch
-import torch.nn.functional as F
 from ignite.engine import Engine, EventEnum, Events
 from monai.metrics import MAEMetric, PSNRMetric, SSIMMetric
 
 from medtranslate.engines.trainer import prepare_cyclegan_batch
 from medtranslate.handlers.sample_grid import GRID_COLUMNS, make_sample_grid, save_sample_grid
+from medtranslate.metrics.unpaired import sliced_wasserstein_distance
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
-__all__ = ["CycleGANEvents", "CycleGANValidationHandler", "sliced_wasserstein_distance"]
+__all__ = ["CycleGANEvents", "CycleGANValidationHandler"]
 
 
 class CycleGANEvents(EventEnum):
     """Events fired by the medtranslate handlers on the trainer."""
 
     VALIDATION_COMPLETED = "validation_completed"
-
-
-def sliced_wasserstein_distance(
-    x: torch.Tensor, y: torch.Tensor, patch_size: int = 4, num_projections: int = 64, seed: int = 0
-) -> float:
-    """
-    Sliced 1-Wasserstein distance between the distributions of non-overlapping image patches of two sets.
-
-    The patches (``patch_size``², flattened) of each set form two point clouds; both are projected onto
-    ``num_projections`` random unit directions (a fixed seed, so values are comparable across calls) and the
-    1-D Wasserstein-1 distance of each projection (mean absolute difference of the quantiles, at as many levels
-    as the smaller cloud has points) is averaged. Zero for identical distributions; in the images' units.
-
-    Args:
-        x: ``(N, C, H, W)`` images, e.g. synthetic MRI on a [0, 1] scale.
-        y: ``(M, C, H, W)`` images of the same ``C``, e.g. real MRI, same scale (sizes may differ).
-        patch_size: side of the square patches (``H``, ``W`` are cropped to a multiple of it).
-        num_projections: number of random directions.
-        seed: seed of the directions.
-
-    """
-    if x.ndim != 4 or y.ndim != 4 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"expected (N, C, H, W) tensors with equal C, got {tuple(x.shape)} and {tuple(y.shape)}.")
-    px = F.unfold(x.float(), patch_size, stride=patch_size).transpose(1, 2).reshape(-1, x.shape[1] * patch_size**2)
-    py = F.unfold(y.float(), patch_size, stride=patch_size).transpose(1, 2).reshape(-1, y.shape[1] * patch_size**2)
-    generator = torch.Generator().manual_seed(seed)
-    directions = torch.randn(px.shape[1], num_projections, generator=generator)
-    directions = (directions / directions.norm(dim=0, keepdim=True)).to(px.device)
-    proj_x = (px @ directions).sort(dim=0).values
-    proj_y = (py.to(px.device) @ directions).sort(dim=0).values
-    n = min(proj_x.shape[0], proj_y.shape[0])
-    levels = torch.linspace(0, 1, n, device=px.device)
-    qx = torch.quantile(proj_x, levels, dim=0) if proj_x.shape[0] != n else proj_x
-    qy = torch.quantile(proj_y, levels, dim=0) if proj_y.shape[0] != n else proj_y
-    return float((qx - qy).abs().mean())
 
 
 def _to_unit(image: torch.Tensor) -> torch.Tensor:
@@ -98,8 +63,6 @@ class CycleGANValidationHandler:
         summary_writer: TensorBoard ``SummaryWriter`` for the grid image.
         ct_key: batch key of domain A.
         mri_key: batch key of domain B.
-        swd_patch_size: patch side of the unpaired distance.
-        swd_num_projections: projections of the unpaired distance.
 
     """
 
@@ -113,8 +76,6 @@ class CycleGANValidationHandler:
         summary_writer: SummaryWriter | None = None,
         ct_key: str = "ct",
         mri_key: str = "mri",
-        swd_patch_size: int = 4,
-        swd_num_projections: int = 64,
     ) -> None:
         self.val_data_loader = val_data_loader
         self.interval = interval
@@ -124,8 +85,6 @@ class CycleGANValidationHandler:
         self.summary_writer = summary_writer
         self.ct_key = ct_key
         self.mri_key = mri_key
-        self.swd_patch_size = swd_patch_size
-        self.swd_num_projections = swd_num_projections
 
     @property
     def key_metric_name(self) -> str:
@@ -209,10 +168,7 @@ class CycleGANValidationHandler:
                 "val_ssim": float(ssim.aggregate()),
             }
         elif fakes:
-            swd = sliced_wasserstein_distance(
-                torch.cat(fakes), torch.cat(reals), self.swd_patch_size, self.swd_num_projections
-            )
-            metrics = {"val_swd": swd}
+            metrics = {"val_swd": sliced_wasserstein_distance(torch.cat(fakes), torch.cat(reals))}
         else:
             metrics = {"val_swd": math.nan}
         samples = [torch.cat(c) for c in columns] if kept else None

@@ -81,12 +81,18 @@ def sliced_wasserstein_distance(
     Args:
         x: images (N, C, H, W) on one scale, e.g. synthetic MRI in [-1, 1].
         y: images (M, C, H', W') on the same scale, e.g. real MRI; sizes may differ from ``x``.
-        levels: Laplacian pyramid levels (the coarsest side must stay ≥ ``patch_size``).
+        levels: Laplacian pyramid levels; fewer are used when the images are too small for the coarsest level
+            to hold a ``patch_size`` patch.
         patch_size: side of the local patches compared.
         patches_per_image: random patches drawn per image and level.
         n_projections: random directions per level.
         seed: seeds the patch positions and directions, so the same inputs give the same number.
     """
+    smallest = min(*x.shape[2:], *y.shape[2:])
+    if smallest < patch_size:
+        raise ValueError(f"images of side {smallest} are smaller than the {patch_size}×{patch_size} patch")
+    while levels > 1 and smallest // 2 ** (levels - 1) < patch_size:
+        levels -= 1
     gen = torch.Generator().manual_seed(seed)
     px, py = laplacian_pyramid(x.float(), levels), laplacian_pyramid(y.float(), levels)
     distances = []

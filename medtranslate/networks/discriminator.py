@@ -52,7 +52,7 @@ class PatchDiscriminator(MonaiPatchDiscriminator):
         last_conv_kernel_size: kernel size of the last conv (``kernel_size`` when ``None``).
 
     Raises:
-        MedTranslateError: for an unsupported ``spatial_dims``.
+        ConfigError: for an unsupported ``spatial_dims``.
     """
 
     def __init__(

@@ -34,7 +34,7 @@ def build_generator(
         kwargs: the generator's arguments, e.g. ``spatial_dims=2, channels=64, num_res_blocks=6``.
 
     Raises:
-        MedTranslateError: for an unknown ``name`` or an invalid argument.
+        ConfigError: for an unknown ``name`` or an invalid argument.
     """
     check_choice("build_generator", "name", name, tuple(GENERATORS))
     net = GENERATORS[name](**kwargs)
@@ -56,7 +56,7 @@ def build_discriminator(
         kwargs: the discriminator's arguments, e.g. ``spatial_dims=2, channels=64, num_layers_d=3``.
 
     Raises:
-        MedTranslateError: for an invalid argument.
+        ConfigError: for an invalid argument.
     """
     net = PatchDiscriminator(**kwargs)
     return net if init_type is None else init_weights(net, init_type, init_gain, seed)

@@ -14,7 +14,7 @@ import torch
 from monai.networks.layers.factories import Act, Conv
 from torch import nn
 
-from medtranslate.errors import MedTranslateError
+from medtranslate.errors import ConfigError
 from medtranslate.networks.layers import (
     PADDING_MODES,
     SPATIAL_DIMS,
@@ -109,7 +109,7 @@ class ResNetGenerator(nn.Module):
         dropout: dropout inside the residual blocks (CycleGAN's ``--no_dropout`` is 0, its dropout 0.5).
 
     Raises:
-        MedTranslateError: for an unsupported ``spatial_dims``, ``upsample_mode`` or ``padding_mode``.
+        ConfigError: for an unsupported ``spatial_dims``, ``upsample_mode`` or ``padding_mode``.
         DimensionError: from ``forward`` when an input side is not divisible by ``2**num_downsamplings``.
     """
 
@@ -204,7 +204,7 @@ class UNetGenerator(nn.Module):
         dropout: decoder dropout of the 8·``channels`` middle levels (needs ``num_downs >= 6`` to have any).
 
     Raises:
-        MedTranslateError: for an unsupported ``spatial_dims`` or ``num_downs < 2``.
+        ConfigError: for an unsupported ``spatial_dims`` or ``num_downs < 2``.
         DimensionError: from ``forward`` when an input side is not divisible by ``2**num_downs``.
     """
 
@@ -222,7 +222,7 @@ class UNetGenerator(nn.Module):
         owner = type(self).__name__
         check_choice(owner, "spatial_dims", spatial_dims, SPATIAL_DIMS)
         if num_downs < 2:
-            raise MedTranslateError(owner, f"num_downs must be at least 2, got {num_downs}")
+            raise ConfigError(owner, f"num_downs must be at least 2, got {num_downs}")
         self.spatial_dims = spatial_dims
         self.num_downs = num_downs
         bias = conv_bias(norm, spatial_dims)

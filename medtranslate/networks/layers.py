@@ -7,7 +7,7 @@ from monai.networks.layers.factories import Conv
 from monai.networks.layers.utils import get_norm_layer
 from torch import nn
 
-from medtranslate.errors import DimensionError, MedTranslateError
+from medtranslate.errors import ConfigError, DimensionError
 
 __all__ = [
     "PADDING_MODES",
@@ -33,9 +33,9 @@ _PAD_LAYERS: dict[str, dict[int, type[nn.Module]]] = {
 
 
 def check_choice(owner: str, name: str, value: object, choices: tuple) -> None:
-    """Raise :class:`MedTranslateError` naming ``owner`` unless ``value`` (the argument ``name``) is in ``choices``."""
+    """Raise :class:`~medtranslate.errors.ConfigError` naming ``owner`` unless ``value`` is in ``choices``."""
     if value not in choices:
-        raise MedTranslateError(owner, f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        raise ConfigError(owner, f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
 def check_spatial_size(owner: str, x: torch.Tensor, spatial_dims: int, factor: int) -> None:

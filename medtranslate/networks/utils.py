@@ -52,7 +52,7 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02, 
             global random state is untouched; when ``None``, draws from the global generator.
 
     Raises:
-        MedTranslateError: for an unknown ``init_type``.
+        ConfigError: for an unknown ``init_type``.
     """
     check_choice("init_weights", "init_type", init_type, INIT_TYPES)
     generator = None

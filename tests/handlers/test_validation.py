@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from medtranslate.handlers import CycleGANEvents, CycleGANValidationHandler, sliced_wasserstein_distance
+from medtranslate.handlers import CycleGANEvents, CycleGANValidationHandler
 
 
 def _batches(paired: bool, n: int = 6, batch_size: int = 3) -> list[dict[str, torch.Tensor]]:
@@ -40,19 +40,6 @@ def test_paired_values_on_the_unit_scale():
     metrics, _ = CycleGANValidationHandler(batches, paired=True).evaluate(shift, nn.Identity(), "cpu")
     assert metrics["val_mae"] == pytest.approx(0.1, abs=1e-6)
     assert metrics["val_psnr"] == pytest.approx(20.0, abs=1e-3)  # 10·log10(1 / 0.1²)
-
-
-def test_sliced_wasserstein_distance():
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(4, 1, 16, 16, generator=g)
-    assert sliced_wasserstein_distance(x, x.clone()) == 0.0
-    assert sliced_wasserstein_distance(x, x[:2]) < 0.05  # same distribution, fewer patches
-    # a constant shift c moves every projection onto direction d by c·sum(d): SWD = c·mean|sum(d)|
-    directions = torch.randn(16, 64, generator=torch.Generator().manual_seed(0))
-    expected = 0.25 * float((directions / directions.norm(dim=0, keepdim=True)).sum(0).abs().mean())
-    assert sliced_wasserstein_distance(x, x + 0.25) == pytest.approx(expected, rel=1e-4)
-    with pytest.raises(ValueError):
-        sliced_wasserstein_distance(x, torch.rand(2, 2, 16, 16))
 
 
 def test_handler_on_trainer_writes_grid_tensorboard_and_metrics(make_run, tmp_path):

@@ -122,3 +122,10 @@ def test_registration_recovers_shift_and_rotation() -> None:
     before = np.abs(moving - fixed)[fixed > 0].mean()
     after = np.abs(result.image - fixed)[(fixed > 0) & result.valid].mean()
     assert after < before / 3
+
+
+def test_sliced_wasserstein_small_images_use_fewer_levels() -> None:
+    x = torch.rand(3, 1, 16, 16)
+    assert sliced_wasserstein_distance(x, x + 0.5) > sliced_wasserstein_distance(x, x.clone())
+    with pytest.raises(ValueError, match="smaller than"):
+        sliced_wasserstein_distance(torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4))

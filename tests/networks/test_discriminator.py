@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from medtranslate.errors import MedTranslateError
+from medtranslate.errors import ConfigError
 from medtranslate.networks import PatchDiscriminator, count_parameters
 
 
@@ -89,5 +89,5 @@ def test_bias_before_instance_norm_changes_nothing() -> None:
 
 
 def test_invalid_spatial_dims() -> None:
-    with pytest.raises(MedTranslateError, match="spatial_dims"):
+    with pytest.raises(ConfigError, match="spatial_dims"):
         PatchDiscriminator(spatial_dims=1)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from medtranslate.errors import DimensionError, MedTranslateError
+from medtranslate.errors import ConfigError, DimensionError
 from medtranslate.networks import ResidualBlock, ResNetGenerator, UNetGenerator, count_parameters
 
 
@@ -197,5 +197,5 @@ def test_wrong_number_of_dimensions() -> None:
     ],
 )
 def test_invalid_arguments(build, match: str) -> None:
-    with pytest.raises(MedTranslateError, match=match):
+    with pytest.raises(ConfigError, match=match):
         build()

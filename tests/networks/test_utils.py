@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from medtranslate.errors import MedTranslateError
+from medtranslate.errors import ConfigError
 from medtranslate.networks import (
     PatchDiscriminator,
     ResNetGenerator,
@@ -76,7 +76,7 @@ def test_seed_is_reproducible_and_private() -> None:
 
 
 def test_invalid_init_type() -> None:
-    with pytest.raises(MedTranslateError, match="init_type"):
+    with pytest.raises(ConfigError, match="init_type"):
         init_weights(nn.Conv2d(1, 1, 3), init_type="uniform")
 
 
@@ -109,5 +109,5 @@ def test_build_discriminator() -> None:
 
 
 def test_build_unknown_name() -> None:
-    with pytest.raises(MedTranslateError, match="'resnet', 'unet'"):
+    with pytest.raises(ConfigError, match="'resnet', 'unet'"):
         build_generator("vgg")
