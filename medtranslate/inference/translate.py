@@ -1,0 +1,506 @@
+"""Translate CT files into synthetic MRI and export them: NIfTI volume, PNG slices, NIfTI slices, DICOM series.
+
+One implementation serves the ``medtranslate translate`` command and the bundle's ``configs/inference.json``:
+
+1. load with :class:`~medtranslate.io.LoadMedicalImage` (NIfTI/MetaImage/NRRD volumes, DICOM series folders or
+   files, PNG/JPEG/BMP/TIFF slices);
+2. preprocess exactly as training does (:func:`~medtranslate.transforms.ct_transforms`): one grey channel
+   (:class:`~medtranslate.transforms.EnsureGrayscale`), volumes reoriented to RAS so the axial slices run along
+   the last axis (:class:`~medtranslate.transforms.AxialOrientation`), CT window onto [-1, 1]
+   (:class:`~medtranslate.transforms.CTWindow`; 8/16-bit image files are mapped linearly as in training);
+3. translate every (selected) axial slice with :class:`~medtranslate.inference.SliceTranslator` (batched,
+   ``torch.inference_mode``), which resizes/pads to the training size and back;
+4. reorient back to the input's voxel order and export, every file atomically, never over an input.
+
+Output scales (the network's [-1, 1] mapped linearly, clipped):
+
+=================  ==============================================  ==========================================
+export             files (``P`` = ``<input stem>_synthetic_mri``)  values
+=================  ==============================================  ==========================================
+``nifti``          ``P.nii.gz``                                    float32 in [0, 1]; input's shape, affine
+``png``            ``P_png/P_z000.png`` ... (radiological axial)   0–255 (8-bit) or 0–65535 (16-bit)
+``nifti-slices``   ``P_slices/P_z000.nii.gz`` ... (X, Y, 1 each)   float32 in [0, 1]; affine at the slice
+``dicom``          ``P_dicom/slice_0000.dcm`` ...                  uint16 0–4095 (slope 1, intercept 0), MR
+=================  ==============================================  ==========================================
+
+Slice numbers ``zNNN`` count axial slices from inferior to superior. ``slices=A:B`` translates only those
+slices: every export then holds that slab (the NIfTI's affine places it where it was in the input) and its
+files are numbered from 0. A 2D input gives 2D outputs (``P.png`` for ``png``) in its own pixel order.
+The DICOM series is marked synthetic (``DERIVED\\SECONDARY``, ``SYNTHETIC`` description, new UIDs) and keeps
+the source's geometry; patient and study attributes are copied from a DICOM source only with
+``copy_patient_tags=True``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.transforms import Orientation
+
+from medtranslate.errors import (
+    EmptyInputError,
+    InputError,
+    MedTranslateError,
+    OutputExistsError,
+    find_user_error,
+)
+from medtranslate.inference.volume import SliceTranslator
+from medtranslate.io import (
+    LoadMedicalImage,
+    atomic_dir,
+    check_output_path,
+    sniff_format,
+    write_dicom_series,
+    write_nifti,
+    write_png,
+    write_png_slices,
+)
+from medtranslate.transforms import RAS_LABELS, AxialOrientation, CTWindow, EnsureGrayscale, to_display_range
+from medtranslate.transforms.presets import DEFAULT_CT_WINDOW
+
+__all__ = [
+    "DICOM_MAX",
+    "EXPORTS",
+    "OUTPUT_SUFFIX",
+    "TranslationReport",
+    "find_inputs",
+    "input_stem",
+    "parse_exports",
+    "parse_slices",
+    "translate_image",
+    "translate_many",
+    "translate_path",
+]
+
+logger = logging.getLogger(__name__)
+
+#: export names accepted by :func:`translate_path`, in the order they are written.
+EXPORTS = ("nifti", "png", "nifti-slices", "dicom")
+#: appended to the input's stem to name its outputs.
+OUTPUT_SUFFIX = "_synthetic_mri"
+#: the stored value of MRI intensity 1 in the DICOM export (12-bit range, 0–4095).
+DICOM_MAX = 4095
+
+_EXTENSIONS = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr", ".dcm", ".ima", ".png", ".jpg", ".jpeg")
+_EXTENSIONS += (".bmp", ".tif", ".tiff")
+_COMPANIONS = (".raw", ".zraw")  # MetaImage data files, read through their .mhd header
+
+
+def parse_exports(spec: str | Iterable[str]) -> tuple[str, ...]:
+    """Export names from ``"nifti,png"`` or a sequence; duplicates dropped, order of :data:`EXPORTS` kept.
+
+    Args:
+        spec: comma-separated names or a sequence of names (see :data:`EXPORTS`).
+
+    Raises:
+        InputError: an unknown or empty export list.
+    """
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = {str(s).strip().lower() for s in items if str(s).strip()}
+    unknown = sorted(names - set(EXPORTS))
+    if unknown or not names:
+        raise InputError(None, f"unknown export {', '.join(unknown) or '(none)'}; choose from {', '.join(EXPORTS)}")
+    return tuple(e for e in EXPORTS if e in names)
+
+
+def parse_slices(spec: str | slice | range | None) -> slice | None:
+    """The axial slices to translate: ``None``/``"all"`` for every slice, ``"A:B"`` (Python slice, B excluded,
+    either side may be empty or negative), ``"K"`` for one slice, or a ``slice``/``range`` with step 1.
+
+    Args:
+        spec: the selection.
+
+    Raises:
+        InputError: a malformed selection or a step other than 1.
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "all")):
+        return None
+    if isinstance(spec, range):
+        spec = slice(spec.start, spec.stop, spec.step)
+    if isinstance(spec, slice):
+        if spec.step not in (None, 1):
+            raise InputError(None, f"slices: only contiguous ranges (step 1) are supported, got {spec}")
+        return slice(spec.start, spec.stop)
+    text = str(spec).strip()
+    try:
+        if ":" not in text:
+            k = int(text)
+            return slice(k, k + 1 if k != -1 else None)
+        start, stop = text.split(":")
+        return slice(int(start) if start.strip() else None, int(stop) if stop.strip() else None)
+    except ValueError:
+        raise InputError(None, f"slices: expected 'all', 'A:B' or one index, got {spec!r}") from None
+
+
+def input_stem(path: str | os.PathLike) -> str:
+    """The name outputs of ``path`` are derived from: the file name without its image extension, or the folder name.
+
+    Args:
+        path: an input file or DICOM folder.
+    """
+    name = Path(path).name or Path(os.path.abspath(path)).name
+    lower = name.lower()
+    for ext in _EXTENSIONS:
+        if lower.endswith(ext) and len(name) > len(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def _is_dicom_folder(path: Path) -> bool:
+    try:
+        return sniff_format(path) == "dicom"
+    except EmptyInputError:
+        return False
+
+
+def find_inputs(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """Expand input paths into one entry per image: files as they are, a folder holding DICOM files as one
+    series, any other folder into its images (recursively, sorted; hidden files and MetaImage ``.raw`` data
+    files skipped). Unreadable files are kept, so that translating them reports the error.
+
+    Args:
+        paths: a path or a sequence of paths.
+
+    Raises:
+        InputError: a path does not exist, or no path is given.
+        EmptyInputError: nothing to translate was found.
+    """
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not items or any(not str(p) for p in items):
+        raise InputError(None, "no input given (a CT file, a DICOM folder or a folder of CT images)")
+    found: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if not path.exists():
+            raise InputError(path, "no such file or folder")
+        if path.is_file() or _is_dicom_folder(path):
+            found.append(path)
+            continue
+        children = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        for child in children:
+            if child.is_file() and child.suffix.lower() in _COMPANIONS and child.with_suffix(".mhd").exists():
+                continue
+            if child.is_dir():
+                try:
+                    found += find_inputs(child)
+                except EmptyInputError:
+                    continue
+            else:
+                found.append(child)
+    if not found:
+        raise EmptyInputError(items[0] if len(items) == 1 else None, "no image file or DICOM series to translate")
+    return found
+
+
+def _axcodes(affine: torch.Tensor) -> str:
+    return "".join(nib.aff2axcodes(np.asarray(affine, dtype=np.float64), labels=RAS_LABELS))
+
+
+def translate_image(
+    image: MetaTensor,
+    translator: SliceTranslator,
+    window: str | Sequence[float] = DEFAULT_CT_WINDOW,
+    slices: str | slice | range | None = None,
+) -> tuple[MetaTensor, MetaTensor]:
+    """Translate a loaded CT image (HU, or an 8/16-bit image file) into a synthetic MRI in [-1, 1].
+
+    Preprocessing is the training pipeline's (grey channel, RAS for volumes, CT window onto [-1, 1]); the
+    result is put back in the input's voxel order.
+
+    Args:
+        image: channel-first ``(C, X, Y)`` or ``(1, X, Y, Z)`` MetaTensor as loaded by ``LoadMedicalImage``.
+        translator: the slice-wise generator.
+        window: the CT window the model was trained with (preset name or ``(level, width)`` in HU).
+        slices: axial slices to translate (see :func:`parse_slices`), counted inferior to superior.
+
+    Returns:
+        ``(mri, mri_ras)``: the synthetic MRI in the input's voxel order (with the input's affine, or the slab's
+        when ``slices`` is given) and the same in RAS voxel order (axial slices along the last axis); 2D inputs
+        give the same image twice, ``(1, X, Y)``.
+
+    Raises:
+        InputError: an MR image, or ``slices`` that select nothing; DimensionError/NonFiniteError from the checks.
+    """
+    name = image.meta.get("filename_or_obj")
+    if image.meta.get("modality") == "MR":
+        raise InputError(name, "is an MR image (DICOM Modality MR); translate expects CT")
+    gray = EnsureGrayscale()(image)
+    selection = parse_slices(slices)
+    if gray.ndim == 3:
+        if selection is not None and not range(1)[selection]:
+            raise InputError(name, f"slices {slices!r} select nothing in a 2D image (its only slice is 0)")
+        mri = translator(CTWindow(window)(gray))
+        return mri, mri
+    ras = AxialOrientation("RAS")(gray)
+    depth = int(ras.shape[-1])
+    affine = ras.affine.clone().to(torch.float64)
+    if selection is not None:
+        chosen = range(depth)[selection]
+        if not chosen:
+            raise InputError(name, f"slices {slices!r} select no axial slice of the {depth} there are")
+        ras = ras[..., chosen.start : chosen.stop]
+        affine[:3, 3] += affine[:3, 2] * chosen.start
+    windowed = CTWindow(window)(ras)
+    out_ras = MetaTensor(translator(windowed), affine=affine, meta={"filename_or_obj": name})
+    codes = _axcodes(image.affine)
+    back = Orientation(axcodes=codes, labels=RAS_LABELS)(MetaTensor(out_ras.as_tensor(), affine=affine))
+    meta = {"filename_or_obj": name}
+    mri = MetaTensor(back.as_tensor().contiguous(), affine=back.affine.to(torch.float64), meta=meta)
+    return mri, out_ras
+
+
+@dataclass
+class _Outputs:
+    """The output paths of one input, all derived from ``prefix`` inside ``folder``."""
+
+    folder: Path
+    prefix: str
+
+    @property
+    def nifti(self) -> Path:
+        return self.folder / f"{self.prefix}.nii.gz"
+
+    @property
+    def png(self) -> Path:
+        return self.folder / f"{self.prefix}_png"
+
+    @property
+    def png_2d(self) -> Path:
+        return self.folder / f"{self.prefix}.png"
+
+    @property
+    def slices(self) -> Path:
+        return self.folder / f"{self.prefix}_slices"
+
+    @property
+    def dicom(self) -> Path:
+        return self.folder / f"{self.prefix}_dicom"
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def translate_path(
+    input_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    network: torch.nn.Module,
+    *,
+    window: str | Sequence[float] = DEFAULT_CT_WINDOW,
+    image_size: int = 256,
+    export: str | Iterable[str] = ("nifti",),
+    slices: str | slice | range | None = None,
+    bit_depth: int = 8,
+    overwrite: bool = False,
+    batch_size: int = 8,
+    copy_patient_tags: bool = False,
+    device: torch.device | str | None = None,
+    protect: Iterable[str | os.PathLike] = (),
+    translator: SliceTranslator | None = None,
+) -> list[Path]:
+    """Translate one CT file or DICOM series and write the requested exports (see the module docstring).
+
+    Every output is checked before anything is written (existing outputs need ``overwrite=True``; an output is
+    never an input or inside one), each is written atomically, and outputs of this call are removed again when a
+    later one fails, so a failed call leaves nothing behind.
+
+    Args:
+        input_path: a NIfTI/MetaImage/NRRD volume, a DICOM series folder or file, or a PNG/JPEG/BMP/TIFF slice.
+        output_dir: folder receiving the outputs (created when missing).
+        network: the CT → MRI generator (``G_A``) in eval mode, mapping [-1, 1] slices to [-1, 1].
+        window: the CT window the model was trained with.
+        image_size: the side of the training slices.
+        export: names from :data:`EXPORTS`, as a sequence or ``"nifti,png"``.
+        slices: axial slices to translate (:func:`parse_slices`); ``None`` for all.
+        bit_depth: 8 or 16 for the PNG export.
+        overwrite: replace existing outputs.
+        batch_size: slices per forward pass.
+        copy_patient_tags: copy patient/study attributes into the DICOM export (DICOM inputs only).
+        device: where the network runs; ``None`` for the network's device.
+        protect: more input paths no output may replace (e.g. the other inputs of a batch).
+        translator: a ready :class:`SliceTranslator` to reuse (then ``network``, ``image_size``, ``batch_size``
+            and ``device`` are not used).
+
+    Returns:
+        the written files and folders.
+
+    Raises:
+        MedTranslateError: a subclass naming the input or output and the cause.
+    """
+    exports = parse_exports(export)
+    if bit_depth not in (8, 16):
+        raise InputError(None, f"bit_depth must be 8 or 16, got {bit_depth}")
+    source = Path(input_path)
+    guarded = [source, *protect]
+    outputs = _Outputs(Path(output_dir), f"{input_stem(source)}{OUTPUT_SUFFIX}")
+    image = LoadMedicalImage()(source)
+    is_2d = image.ndim == 3
+    targets = {
+        "nifti": outputs.nifti,
+        "png": outputs.png_2d if is_2d else outputs.png,
+        "nifti-slices": outputs.slices,
+        "dicom": outputs.dicom,
+    }
+    for name in exports:
+        check_output_path(targets[name], overwrite=overwrite, protect=guarded)
+    if translator is None:
+        translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device)
+    mri, mri_ras = translate_image(image, translator, window=window, slices=slices)
+    unit = to_display_range(mri, "0-1")
+    written: list[Path] = []
+    try:
+        for name in exports:
+            target = targets[name]
+            existed = os.path.lexists(target)
+            if name == "nifti":
+                write_nifti(unit, target, dtype=np.float32, overwrite=overwrite, protect=guarded)
+            elif name == "png" and is_2d:
+                write_png(unit, target, bit_depth, (0.0, 1.0), overwrite=overwrite, protect=guarded)
+            elif name == "png":
+                with atomic_dir(target, overwrite=overwrite, protect=guarded) as tmp:
+                    write_png_slices(unit, tmp, outputs.prefix, bit_depth=bit_depth, value_range=(0.0, 1.0))
+            elif name == "nifti-slices":
+                _write_nifti_slices(to_display_range(mri_ras, "0-1"), target, outputs.prefix, overwrite, guarded)
+            else:
+                _write_dicom(unit, target, source, copy_patient_tags, overwrite, guarded)
+            if not existed:
+                written.append(target)
+    except BaseException:
+        for path in written:
+            _remove(path)
+        raise
+    logger.info("%s: wrote %s", source, ", ".join(str(targets[n]) for n in exports))
+    return [targets[n] for n in exports]
+
+
+def _write_nifti_slices(
+    volume_ras: MetaTensor, folder: Path, prefix: str, overwrite: bool, protect: Sequence[str | os.PathLike]
+) -> None:
+    """One ``(X, Y, 1)`` NIfTI per axial slice of a RAS volume (a 2D image gives one), each placed at its slice."""
+    data = volume_ras.as_tensor().numpy()[0]
+    affine = volume_ras.affine.numpy().astype(np.float64)
+    if data.ndim == 2:
+        data = data[..., None]
+    width = max(3, len(str(data.shape[-1] - 1)))
+    with atomic_dir(folder, overwrite=overwrite, protect=protect) as tmp:
+        for k in range(data.shape[-1]):
+            placed = affine.copy()
+            placed[:3, 3] += affine[:3, 2] * k
+            write_nifti(data[None, :, :, k : k + 1], tmp / f"{prefix}_z{k:0{width}d}.nii.gz", affine=placed)
+
+
+def _write_dicom(
+    unit: MetaTensor,
+    folder: Path,
+    source: Path,
+    copy_patient_tags: bool,
+    overwrite: bool,
+    protect: Sequence[str | os.PathLike],
+) -> None:
+    """The synthetic MRI as an MR DICOM series, 0–4095 stored with slope 1 / intercept 0."""
+    is_dicom = sniff_format(source) == "dicom"
+    stored = MetaTensor(torch.round(unit.as_tensor() * DICOM_MAX), affine=unit.affine)
+    if stored.ndim == 3:
+        stored.meta["spatial_shape"] = np.asarray(stored.shape[1:])
+    write_dicom_series(
+        stored,
+        folder,
+        modality="MR",
+        series_description=f"SYNTHETIC MRI from CT {input_stem(source)} (medtranslate CT->MRI)"[:64],
+        source=source if is_dicom else None,
+        copy_patient_tags=copy_patient_tags and is_dicom,
+        synthetic=True,
+        pixel_dtype="uint16",
+        rescale=(1.0, 0.0),
+        window=(DICOM_MAX / 2.0, float(DICOM_MAX)),
+        overwrite=overwrite,
+        protect=protect,
+    )
+
+
+@dataclass
+class TranslationReport:
+    """What :func:`translate_many` did: the outputs of each input and the one-line error of each failure."""
+
+    outputs: dict[Path, list[Path]] = field(default_factory=dict)
+    failures: dict[Path, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every input was translated."""
+        return not self.failures
+
+    def summary(self) -> str:
+        """One line: how many inputs were translated and how many failed."""
+        return f"translated {len(self.outputs)} input(s), {len(self.failures)} failed"
+
+
+def translate_many(
+    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    output_dir: str | os.PathLike,
+    network: torch.nn.Module,
+    *,
+    image_size: int = 256,
+    batch_size: int = 8,
+    device: torch.device | str | None = None,
+    raise_on_failure: bool = False,
+    **options,
+) -> TranslationReport:
+    """Translate every input (files, DICOM folders, folders of images; see :func:`find_inputs`) into ``output_dir``.
+
+    An input that fails with a user-fixable error (corrupt file, unsupported format, existing output, ...) is
+    recorded and the next one is translated; other exceptions are bugs and propagate. Two inputs whose outputs
+    would have the same name: the second fails. No output may replace any of the inputs.
+
+    Args:
+        inputs: paths, expanded by :func:`find_inputs`.
+        output_dir: folder receiving every output.
+        network: the CT → MRI generator in eval mode.
+        image_size: the side of the training slices.
+        batch_size: slices per forward pass.
+        device: where the network runs; ``None`` for the network's device.
+        raise_on_failure: after all inputs, raise an :class:`InputError` listing the failures (the bundle's
+            ``run`` uses it so that ``python -m monai.bundle run`` exits non-zero).
+        options: passed to :func:`translate_path` (``window``, ``export``, ``slices``, ``bit_depth``,
+            ``overwrite``, ``copy_patient_tags``).
+
+    Returns:
+        a :class:`TranslationReport`.
+    """
+    paths = find_inputs(inputs)
+    translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device)
+    report = TranslationReport()
+    claimed: dict[str, Path] = {}
+    for path in paths:
+        stem = input_stem(path)
+        try:
+            if stem in claimed:
+                raise OutputExistsError(
+                    path, f"its outputs would have the same names ({stem}{OUTPUT_SUFFIX}) as those of {claimed[stem]}"
+                )
+            claimed[stem] = path
+            report.outputs[path] = translate_path(
+                path, output_dir, network, translator=translator, protect=paths, **options
+            )
+        except Exception as exc:
+            error = find_user_error(exc)
+            if error is None:
+                raise
+            report.failures[path] = str(error) if isinstance(error, MedTranslateError) else repr(error)
+            logger.warning("failed: %s", error)
+    if raise_on_failure and report.failures:
+        lines = "; ".join(report.failures.values())
+        raise InputError(None, f"{report.summary()}: {lines}")
+    return report
