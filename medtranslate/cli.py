@@ -72,6 +72,37 @@ def _summary(manifest: dict) -> str:
     return f"{counts}{extra}"
 
 
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from medtranslate.inference import load_generator, parse_exports, parse_slices, translate_many
+    from medtranslate.inference.bundle import read_inference_settings
+
+    exports = parse_exports(args.export)  # option errors before any work
+    slices = parse_slices(args.slices)
+    overrides = {"ckpt_path": args.ckpt, "image_size": args.image_size, "window": args.window, "device": args.device}
+    settings = read_inference_settings(args.bundle_root, args.config, overrides)
+    network = load_generator(settings.ckpt_path, settings.network, settings.device)
+    report = translate_many(
+        args.inputs,
+        args.output,
+        network,
+        image_size=settings.image_size,
+        batch_size=args.batch_size,
+        device=settings.device,
+        window=settings.window,
+        export=exports,
+        slices=slices,
+        bit_depth=args.bit_depth,
+        overwrite=args.overwrite,
+        copy_patient_tags=args.copy_patient_tags,
+    )
+    for source, written in report.outputs.items():
+        print(f"{source} -> {', '.join(str(p) for p in written)}")
+    for message in report.failures.values():
+        print(f"error: {message}", file=sys.stderr)
+    print(report.summary(), file=sys.stderr if report.failures else sys.stdout)
+    return 0 if report.ok else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one sub-command per task."""
     parser = argparse.ArgumentParser(prog="medtranslate", description="Brain CT → synthetic MRI with CycleGAN.")
@@ -95,6 +126,27 @@ def build_parser() -> argparse.ArgumentParser:
     man.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
     man.add_argument("-v", "--verbose", action="store_true", help="print the full report")
     man.set_defaults(func=_cmd_manifest)
+
+    tr = sub.add_parser(
+        "translate",
+        help="translate CT files or DICOM series into synthetic MRI (NIfTI, PNG, DICOM)",
+        description="Network, image size, window and model file come from the bundle's configs/inference.json.",
+    )
+    tr.add_argument("inputs", nargs="+", help="CT volumes/slices, DICOM series folders, or folders of them")
+    tr.add_argument("-o", "--output", required=True, help="output folder")
+    tr.add_argument("--export", default="nifti", help="comma-separated: nifti,png,nifti-slices,dicom (nifti)")
+    tr.add_argument("--slices", default="all", help="axial slices, inferior to superior: all, A:B or one index")
+    tr.add_argument("--ckpt", default=None, help="model.pt or training checkpoint (default: the bundle's)")
+    tr.add_argument("--bundle-root", default=None, help="bundle folder (default: bundles/ct2mri)")
+    tr.add_argument("--config", default=None, help="inference config (default: <bundle-root>/configs/inference.json)")
+    tr.add_argument("--window", default=None, help="CT window preset the model was trained with (config's)")
+    tr.add_argument("--image-size", type=int, default=None, help="training slice size (config's)")
+    tr.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="PNG bit depth")
+    tr.add_argument("--batch-size", type=int, default=8, help="slices per forward pass")
+    tr.add_argument("--copy-patient-tags", action="store_true", help="copy patient/study tags into DICOM output")
+    tr.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    tr.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the config's)")
+    tr.set_defaults(func=_cmd_translate)
     return parser
 
 

@@ -1,0 +1,98 @@
+"""Read the bundle's inference settings (``configs/inference.json``) the way ``python -m monai.bundle run`` does.
+
+The ``medtranslate translate`` command takes the network architecture, the training image size, the CT window
+and the default model file from the bundle's own ``configs/inference.json`` (or a config the user names), parsed
+with :class:`monai.bundle.ConfigParser`; only the items it needs are evaluated (never ``run``), and command-line
+values override the config's before parsing, exactly like ``--key value`` overrides of ``monai.bundle run``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from monai.bundle import ConfigParser
+
+import medtranslate
+from medtranslate.errors import ConfigError, find_user_error
+
+__all__ = ["BUNDLE_NAME", "InferenceSettings", "default_bundle_root", "read_inference_settings"]
+
+#: the bundle shipped with the project, relative to the repository root.
+BUNDLE_NAME = Path("bundles") / "ct2mri"
+
+
+def default_bundle_root() -> Path:
+    """``bundles/ct2mri`` under the current folder if it is there, else the one next to the installed package."""
+    local = Path(BUNDLE_NAME)
+    if (local / "configs" / "inference.json").is_file():
+        return local
+    return Path(medtranslate.__file__).resolve().parent.parent / BUNDLE_NAME
+
+
+@dataclass
+class InferenceSettings:
+    """What the bundle's inference config says: an un-loaded ``network`` and the values around it."""
+
+    network: torch.nn.Module
+    ckpt_path: Path
+    image_size: int
+    window: Any
+    device: torch.device
+    config_file: Path
+
+
+def read_inference_settings(
+    bundle_root: str | os.PathLike | None = None,
+    config_file: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> InferenceSettings:
+    """Parse the inference config and build its ``network_def``.
+
+    Args:
+        bundle_root: the bundle folder; default :func:`default_bundle_root`. Set as the config's ``bundle_root``.
+        config_file: the config to read; default ``<bundle_root>/configs/inference.json``.
+        overrides: config ids → values set before parsing (``None`` values are ignored), e.g.
+            ``{"ckpt_path": "run/checkpoint_100.pt", "image_size": 128}``.
+
+    Raises:
+        ConfigError: the config is missing or one of its items cannot be built.
+    """
+    root = Path(bundle_root) if bundle_root is not None else default_bundle_root()
+    config = Path(config_file) if config_file is not None else root / "configs" / "inference.json"
+    if not config.is_file():
+        raise ConfigError(config, "no inference config here; pass --bundle-root or --config")
+    parser = ConfigParser()
+    try:
+        parser.read_config(str(config))
+    except ValueError as e:
+        raise ConfigError(config, f"not a readable config ({str(e).splitlines()[0]})") from e
+    parser["bundle_root"] = str(root)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            parser[key] = value
+    values: dict[str, Any] = {}
+    for key in ("network_def", "ckpt_path", "image_size", "window", "device"):
+        if key not in parser:
+            raise ConfigError(config, f"the config has no {key!r}")
+        try:
+            values[key] = parser.get_parsed_content(key, instantiate=True)
+        except Exception as e:
+            user_error = find_user_error(e)
+            if user_error is not None:
+                raise user_error from e
+            cause = e.__cause__ or e
+            raise ConfigError(config, f"cannot build {key!r}: {type(cause).__name__}: {cause}") from e
+    if not isinstance(values["network_def"], torch.nn.Module):
+        raise ConfigError(config, f"network_def must build a torch module, got {type(values['network_def']).__name__}")
+    return InferenceSettings(
+        network=values["network_def"],
+        ckpt_path=Path(values["ckpt_path"]),
+        image_size=int(values["image_size"]),
+        window=values["window"],
+        device=torch.device(values["device"]),
+        config_file=config,
+    )
