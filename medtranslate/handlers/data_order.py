@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
 from monai.data.utils import set_rnd
 from torch.utils.data import DataLoader, RandomSampler
 
-__all__ = ["DataOrderHandler"]
+__all__ = ["RANK_SEED_STRIDE", "DataOrderHandler"]
+
+#: offset between the per-epoch seeds of consecutive distributed ranks (so ranks never share an epoch's seed)
+RANK_SEED_STRIDE = 2**20
 
 
 class DataOrderHandler:
@@ -23,11 +27,13 @@ class DataOrderHandler:
     ``monai.data.utils.set_rnd``, every MONAI ``Randomizable`` in the dataset (random transforms used with
     ``num_workers=0``; workers re-seed theirs from the base seed) with ``seed + epoch``, and calls
     ``sampler.set_epoch(epoch)`` where the sampler has it (``DistributedSampler``). So an epoch's batches do
-    not depend on the global RNG or on what happened earlier. When a run resumes from an iteration-level
-    checkpoint in the middle of an epoch (``iteration % epoch_length == k > 0``), Ignite restarts the data
-    iterator at the epoch's beginning; the handler then draws and discards the first ``k`` batches before the
-    first iteration, which replays the sampler and the augmentation RNGs exactly (at the cost of loading
-    ``k`` batches once). The global torch/NumPy/Python RNGs are restored from the checkpoint separately
+    not depend on the global RNG or on what happened earlier. Under ``torch.distributed`` rank ``r`` uses
+    ``seed + epoch + r * RANK_SEED_STRIDE`` for the generator and the dataset, so ranks draw independent
+    augmentations and worker seeds; a ``DistributedSampler`` shuffles with its own seed, the same on every rank.
+    When a run resumes from an iteration-level checkpoint in the middle of an epoch
+    (``iteration % epoch_length == k > 0``), Ignite restarts the data iterator at the epoch's beginning; the handler
+    then draws and discards the first ``k`` batches before the first iteration, which replays the sampler and the
+    augmentation RNGs exactly (at the cost of loading ``k`` batches once). The global torch/NumPy/Python RNGs are restored from the checkpoint separately
     (``RNGState``).
 
     Requirements for exactness: the loader's randomness must come from its generator or from MONAI
@@ -61,7 +67,7 @@ class DataOrderHandler:
     def epoch_started(self, engine: Engine) -> None:
         """Re-seed the loader and dataset for ``engine.state.epoch``; note the batches already consumed."""
         epoch = int(engine.state.epoch)
-        epoch_seed = self.seed + epoch
+        epoch_seed = self.seed + epoch + RANK_SEED_STRIDE * idist.get_rank()
         loader: Any = getattr(engine, "data_loader", None)
         if isinstance(loader, DataLoader):
             # a new generator object: the previous epoch's exhausted sampler iterator may still draw from its own
