@@ -33,8 +33,8 @@ class DataOrderHandler:
     When a run resumes from an iteration-level checkpoint in the middle of an epoch
     (``iteration % epoch_length == k > 0``), Ignite restarts the data iterator at the epoch's beginning; the handler
     then draws and discards the first ``k`` batches before the first iteration, which replays the sampler and the
-    augmentation RNGs exactly (at the cost of loading ``k`` batches once). The global torch/NumPy/Python RNGs are restored from the checkpoint separately
-    (``RNGState``).
+    augmentation RNGs exactly (at the cost of loading ``k`` batches once). The global torch/NumPy/Python RNGs are
+    restored from the checkpoint separately (``RNGState``).
 
     Requirements for exactness: the loader's randomness must come from its generator or from MONAI
     ``Randomizable`` objects (not from the global RNGs inside workers), and ``persistent_workers`` must be
