@@ -9,7 +9,8 @@ history + pool RNG), ``trainer`` (Ignite engine state: ``epoch_length``, ``itera
 ``best_checkpointer`` (which files exist, so "keep the last K" and "keep the best" survive a resume).
 
 Files are ``checkpoint_<iteration>.pt`` (the last ``n_saved``) and
-``best_checkpoint_<iteration>_<metric>=<score>.pt``, written atomically by Ignite's ``DiskSaver`` on rank 0.
+``best_checkpoint_<iteration>_<metric>=<score>.pt``, written on rank 0 by :class:`DurableDiskSaver`: Ignite's
+``DiskSaver`` writing through :func:`medtranslate.io.atomic.atomic_write` (synced to disk before the rename).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ignite.distributed as idist
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
@@ -29,12 +31,14 @@ from ignite.handlers import Checkpoint, DiskSaver
 
 from medtranslate.engines.trainer import CycleGANTrainer
 from medtranslate.errors import CheckpointError
+from medtranslate.io.atomic import atomic_write
 from medtranslate.handlers.data_order import DataOrderHandler
 from medtranslate.handlers.validation import CycleGANEvents
 
 __all__ = [
     "CHECKPOINT_PATTERN",
     "Checkpointing",
+    "DurableDiskSaver",
     "RNGState",
     "attach_checkpointing",
     "default_checkpoint_objects",
@@ -84,6 +88,38 @@ class RNGState:
         np.random.set_state(("MT19937", keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
         py = state_dict["python"]
         random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
+
+
+class DurableDiskSaver(DiskSaver):
+    """
+    Ignite's ``DiskSaver`` made safe against ``kill -9`` and power loss at any point of a save.
+
+    - Writing goes through :func:`~medtranslate.io.atomic.atomic_write`: a hidden temporary file
+      (``.tmp-<random>-checkpoint_<n>.pt``, never matched by :data:`CHECKPOINT_PATTERN`) is written, synced to
+      disk, then renamed; Ignite's own atomic mode renames without syncing, so after a power cut the new name
+      could point at an empty file.
+    - Removing a file that is already gone is not an error. Ignite deletes the oldest of the last ``n_saved``
+      checkpoints *before* writing the new one, so a run killed during that write resumes with bookkeeping that
+      still lists the deleted file; the plain ``DiskSaver`` then fails on its next save.
+
+    Args:
+        dirname: the checkpoint folder (created when missing).
+        kwargs: passed to ``ignite.handlers.DiskSaver`` (``require_empty``, ``save_on_rank``...); ``atomic`` is
+            always on.
+    """
+
+    def __init__(self, dirname: str | Path, **kwargs: Any) -> None:
+        kwargs["atomic"] = True
+        super().__init__(dirname, **kwargs)
+
+    def _save_func(self, checkpoint: Mapping, path: Path, func: Any) -> None:
+        with atomic_write(path, overwrite=True) as tmp, open(tmp, "wb") as f:
+            func(checkpoint, f, **self.kwargs)
+
+    def remove(self, filename: str) -> None:
+        """Delete ``filename`` from the folder (on the saving rank); a file already gone is fine."""
+        if idist.get_rank() == self.save_on_rank:
+            (self.dirname / filename).unlink(missing_ok=True)
 
 
 def default_checkpoint_objects(trainer: CycleGANTrainer, **extra: Any) -> dict[str, Any]:
@@ -194,7 +230,7 @@ def attach_checkpointing(
         metric = key_metric_name
         best = Checkpoint(
             dict(to_save),
-            DiskSaver(save_dir, atomic=True, require_empty=False),
+            DurableDiskSaver(save_dir, require_empty=False),
             filename_prefix="best",
             score_function=lambda engine: sign * float(engine.state.metrics[metric]),
             score_name=key_metric_name,
@@ -207,7 +243,7 @@ def attach_checkpointing(
         to_save["best_checkpointer"] = best
     last = Checkpoint(
         to_save,
-        DiskSaver(save_dir, atomic=True, require_empty=False),
+        DurableDiskSaver(save_dir, require_empty=False),
         n_saved=n_saved,
         global_step_transform=_iteration_step,
         include_self=True,
