@@ -31,9 +31,9 @@ from ignite.handlers import Checkpoint, DiskSaver
 
 from medtranslate.engines.trainer import CycleGANTrainer
 from medtranslate.errors import CheckpointError
-from medtranslate.io.atomic import atomic_write
 from medtranslate.handlers.data_order import DataOrderHandler
 from medtranslate.handlers.validation import CycleGANEvents
+from medtranslate.io.atomic import atomic_write
 
 __all__ = [
     "CHECKPOINT_PATTERN",

@@ -32,10 +32,18 @@ from medtranslate.data.phantom import write_phantom_dataset
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_CONFIG = REPO / "bundles" / "ct2mri" / "configs" / "train.json"
 ITERATIONS = 12  # 3 epochs × (8 samples / batch 2)
-TINY = (
-    "--image_size 32 --ngf 4 --ndf 8 --n_blocks 1 --samples_per_epoch 8 --batch_size 2 --epochs 2 "
-    "--epochs_decay 1 --val_interval 100 --checkpoint_every_n_iterations 1"
-).split()
+OVERRIDES = {
+    "image_size": 32,
+    "ngf": 4,
+    "ndf": 8,
+    "n_blocks": 1,
+    "samples_per_epoch": 8,
+    "batch_size": 2,
+    "epochs": 2,
+    "epochs_decay": 1,
+    "val_interval": 100,
+    "checkpoint_every_n_iterations": 1,
+}
 
 # Wraps os.replace: when the target is checkpoint_<KILL_AT>.pt, optionally cut the temporary file to half, then
 # SIGKILL this process, so the kill lands inside the checkpoint write.
@@ -59,7 +67,8 @@ if _spec:
 
 
 def _command(output_dir: Path, data_dir: Path, resume: bool) -> list[str]:
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", str(TRAIN_CONFIG), *TINY]
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", str(TRAIN_CONFIG)]
+    cmd += [arg for key, value in OVERRIDES.items() for arg in (f"--{key}", str(value))]
     cmd += ["--output_dir", str(output_dir), "--dataset_dir", str(data_dir)]
     return cmd + (["--resume", "True"] if resume else [])
 
@@ -115,7 +124,8 @@ def test_kill_9_at_several_points_then_resume_matches_uninterrupted_run(tmp_path
         )
         try:
             # kill point 1: from outside, once checkpoint 3 is published
-            rc = _run_and_kill_when(_command(run, data, False), _env(hooks, None), tmp_path / "1.log", ckpts / "checkpoint_3.pt")
+            trigger = ckpts / "checkpoint_3.pt"
+            rc = _run_and_kill_when(_command(run, data, False), _env(hooks, None), tmp_path / "1.log", trigger)
             assert rc == -signal.SIGKILL
             done = _iterations(ckpts)
             assert 3 in done and max(done) < ITERATIONS
