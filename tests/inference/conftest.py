@@ -23,6 +23,18 @@ OBLIQUE = np.array(
 
 
 @pytest.fixture
+def bundle_config() -> Path:
+    """The bundle's own ``configs/inference.json``."""
+    return BUNDLE_CONFIG
+
+
+@pytest.fixture
+def tiny_sizes() -> dict[str, int]:
+    """Config overrides for the tiny network."""
+    return dict(TINY)
+
+
+@pytest.fixture
 def tiny_net() -> ResNetGenerator:
     torch.manual_seed(0)
     return ResNetGenerator(channels=TINY["ngf"], num_res_blocks=TINY["n_blocks"]).eval()

@@ -48,7 +48,7 @@ def test_export_refuses_to_overwrite(tmp_path: Path, tiny_net: ResNetGenerator) 
 
 
 def test_missing_bundle_weights_say_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="no trained weights yet.*--ckpt") as info:
+    with pytest.raises(CheckpointError, match=r"no trained weights yet.*--ckpt") as info:
         load_generator(tmp_path / "models" / "model.pt", ResNetGenerator(channels=4, num_res_blocks=1))
     assert "\n" not in str(info.value)
     with pytest.raises(CheckpointError, match="no such model file"):
@@ -86,7 +86,8 @@ def test_architecture_mismatch_names_keys_and_guesses_the_architecture(model_pat
     with pytest.raises(CheckpointError) as info:
         load_generator(model_path, net)
     message = str(info.value)
-    assert "missing key(s) (e.g. res_blocks.1." in message and "encoder.1.weight (4, 1, 7, 7) vs (8, 1, 7, 7)" in message
+    assert "missing key(s) (e.g. res_blocks.1." in message
+    assert "encoder.1.weight (4, 1, 7, 7) vs (8, 1, 7, 7)" in message
     assert "made for ResNetGenerator(channels=4, num_res_blocks=1)" in message and "\n" not in message
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # nothing loaded
 

@@ -86,7 +86,8 @@ def test_png_and_nifti_slices(tmp_path: Path, ct_nifti: Path, tiny_net: torch.nn
 
 def test_slice_range_writes_the_slab_in_place(tmp_path: Path, ct_nifti: Path, tiny_net: torch.nn.Module) -> None:
     full = nib.load(translate_path(ct_nifti, tmp_path / "full", tiny_net, image_size=32)[0])
-    nifti, png_dir = translate_path(ct_nifti, tmp_path / "slab", tiny_net, image_size=32, export="nifti,png", slices="2:5")
+    slab_dir = tmp_path / "slab"
+    nifti, png_dir = translate_path(ct_nifti, slab_dir, tiny_net, image_size=32, export="nifti,png", slices="2:5")
     slab = nib.load(nifti)
     assert slab.shape == (32, 28, 3) and len(list(png_dir.iterdir())) == 3
     np.testing.assert_allclose(slab.affine[:3, 3], (full.affine @ [0, 0, 2, 1])[:3], atol=1e-5)
