@@ -65,7 +65,7 @@ from medtranslate.io import (
     write_png_slices,
 )
 from medtranslate.transforms import RAS_LABELS, AxialOrientation, CTWindow, EnsureGrayscale, to_display_range
-from medtranslate.transforms.presets import DEFAULT_CT_WINDOW
+from medtranslate.transforms.presets import DEFAULT_CT_WINDOW, resolve_window
 
 __all__ = [
     "DICOM_MAX",
@@ -460,7 +460,8 @@ def translate_many(
 ) -> TranslationReport:
     """Translate every input (files, DICOM folders, folders of images; see :func:`find_inputs`) into ``output_dir``.
 
-    An input that fails with a user-fixable error (corrupt file, unsupported format, existing output, ...) is
+    Options are checked first (an invalid export, slice range or window stops before any input). An input
+    that fails with a user-fixable error (corrupt file, unsupported format, existing output, ...) is
     recorded and the next one is translated; other exceptions are bugs and propagate. Two inputs whose outputs
     would have the same name: the second fails. No output may replace any of the inputs.
 
@@ -479,6 +480,9 @@ def translate_many(
     Returns:
         a :class:`TranslationReport`.
     """
+    parse_exports(options.get("export", ("nifti",)))  # option errors stop the batch before the first input
+    parse_slices(options.get("slices"))
+    resolve_window(options.get("window", DEFAULT_CT_WINDOW))
     paths = find_inputs(inputs)
     translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device)
     report = TranslationReport()
