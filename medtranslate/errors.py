@@ -19,6 +19,7 @@ __all__ = [
     "MissingCodecError",
     "MultipleSeriesError",
     "NonFiniteError",
+    "OutputError",
     "OutputExistsError",
     "UnsupportedFormatError",
     "find_user_error",
@@ -72,6 +73,13 @@ class ConfigError(MedTranslateError):
 
 class CheckpointError(MedTranslateError):
     """A checkpoint is missing, unsafe, or was made for another architecture or image size."""
+
+
+class OutputError(MedTranslateError, OSError):
+    """An output cannot be written: read-only folder, missing permission, disk full or quota exceeded.
+
+    Also an ``OSError`` (with the ``errno`` of the failure), so code that handles I/O errors keeps working.
+    """
 
 
 class OutputExistsError(MedTranslateError):

@@ -3,8 +3,10 @@
 Every writer of :mod:`medtranslate` writes to a temporary name in the destination folder (so the final rename
 never crosses a file system), flushes it to disk with ``fsync`` and renames it with :func:`os.replace`. A failure
 (an exception, a full disk: ``OSError(ENOSPC)``, a ``KeyboardInterrupt``) removes the temporary file and leaves
-the destination as it was. Inside an :func:`atomic_dir` block, files (and nested folders) written into its
-temporary folder are synced once, when the outermost folder is committed.
+the destination as it was. The failures a user can fix (read-only or forbidden folder, full disk, quota) reach
+the caller as :class:`~medtranslate.errors.OutputError` naming the output and the cause. Inside an
+:func:`atomic_dir` block, files (and nested folders) written into its temporary folder are synced once, when
+the outermost folder is committed.
 
 The temporary name keeps the final name as its *suffix* (``.tmp-<random>-subject_001.nii.gz``) so libraries that
 choose an encoding from the extension (nibabel's gzip for ``.nii.gz``, Pillow's format for ``.png``) write the
@@ -21,13 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from medtranslate.errors import OutputExistsError
+from medtranslate.errors import OutputError, OutputExistsError
 
 __all__ = ["atomic_dir", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_path"]
 
@@ -36,6 +39,30 @@ PathLike = str | os.PathLike
 # Temporary folders of the atomic_dir blocks now open: files written inside them are synced once, when the
 # outermost folder is committed, instead of one by one.
 _OPEN_DIRS: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("_OPEN_DIRS", default=())
+
+
+# errno values of the failures a user fixes on the destination side, and what to do about them
+_OUTPUT_ERRNOS = {
+    errno.EACCES: "choose a folder you may write to",
+    errno.EPERM: "choose a folder you may write to",
+    errno.EROFS: "choose a folder on a writable file system",
+    errno.ENOSPC: "free some space or choose another disk",
+    errno.EDQUOT: "free some space or choose another disk",
+}
+
+
+@contextlib.contextmanager
+def _output_errors(target: Path) -> Iterator[None]:
+    """Re-raise destination failures (:data:`_OUTPUT_ERRNOS`) as :class:`OutputError` naming ``target``."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in _OUTPUT_ERRNOS:
+            raise
+        hint = _OUTPUT_ERRNOS[e.errno]
+        error = OutputError(target, f"cannot write ({os.strerror(e.errno)}): nothing was written; {hint}")
+        error.errno = e.errno
+        raise error from e
 
 
 def _sync_deferred(path: Path) -> bool:
@@ -125,31 +152,34 @@ def atomic_write(path: PathLike, overwrite: bool = False, protect: Iterable[Path
     Raises:
         OutputExistsError: see :func:`check_output_path`; also when ``path`` appeared while the block ran and
             ``overwrite`` is False.
+        OutputError: the folder is read-only or forbidden, or the disk (quota) is full, while creating,
+            writing (inside the block), syncing or renaming.
     """
     target = check_output_path(path, overwrite=overwrite, protect=protect)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        _apply_umask(tmp)
-        deferred = _sync_deferred(target.parent)
+    with _output_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            yield tmp
+            _apply_umask(tmp)
+            deferred = _sync_deferred(target.parent)
+            if not deferred:
+                _fsync_path(tmp)
+            if not overwrite and os.path.lexists(target):
+                raise OutputExistsError(
+                    target, "appeared while it was being written; pass overwrite=True to replace it"
+                )
+            os.replace(tmp, target)
+        except BaseException:
+            _remove(tmp)
+            raise
         if not deferred:
-            _fsync_path(tmp)
-        if not overwrite and os.path.lexists(target):
-            raise OutputExistsError(target, "appeared while it was being written; pass overwrite=True to replace it")
-        os.replace(tmp, target)
-    except BaseException:
-        _remove(tmp)
-        raise
-    if not deferred:
-        _fsync_path(target.parent, directory=True)
+            _fsync_path(target.parent, directory=True)
 
 
-def atomic_write_bytes(
-    path: PathLike, data: bytes, overwrite: bool = False, protect: Iterable[PathLike] = ()
-) -> Path:
+def atomic_write_bytes(path: PathLike, data: bytes, overwrite: bool = False, protect: Iterable[PathLike] = ()) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write`) and return the path.
 
     Args:
@@ -193,38 +223,40 @@ def atomic_dir(path: PathLike, overwrite: bool = False, protect: Iterable[PathLi
 
     Raises:
         OutputExistsError: see :func:`check_output_path`.
+        OutputError: the folder is read-only or forbidden, or the disk (quota) is full.
     """
     target = check_output_path(path, overwrite=overwrite, protect=protect)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent))
-    deferred = _sync_deferred(target.parent)
-    token = _OPEN_DIRS.set((*_OPEN_DIRS.get(), _resolved(tmp)))
-    try:
+    with _output_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", suffix=f"-{target.name}", dir=target.parent))
+        deferred = _sync_deferred(target.parent)
+        token = _OPEN_DIRS.set((*_OPEN_DIRS.get(), _resolved(tmp)))
         try:
-            yield tmp
-        finally:
-            _OPEN_DIRS.reset(token)
-        _apply_umask(tmp, directory=True)
-        if not deferred:
-            for item in sorted(tmp.rglob("*")):
-                _fsync_path(item, directory=item.is_dir())
-            _fsync_path(tmp, directory=True)
-        if os.path.lexists(target):
-            if not overwrite:
-                raise OutputExistsError(target, "appeared while it was being written; pass overwrite=True")
-            aside = Path(tempfile.mkdtemp(prefix=".old-", suffix=f"-{target.name}", dir=target.parent))
-            os.replace(target, aside / target.name)
             try:
-                os.replace(tmp, target)
-            except BaseException:
-                os.replace(aside / target.name, target)
+                yield tmp
+            finally:
+                _OPEN_DIRS.reset(token)
+            _apply_umask(tmp, directory=True)
+            if not deferred:
+                for item in sorted(tmp.rglob("*")):
+                    _fsync_path(item, directory=item.is_dir())
+                _fsync_path(tmp, directory=True)
+            if os.path.lexists(target):
+                if not overwrite:
+                    raise OutputExistsError(target, "appeared while it was being written; pass overwrite=True")
+                aside = Path(tempfile.mkdtemp(prefix=".old-", suffix=f"-{target.name}", dir=target.parent))
+                os.replace(target, aside / target.name)
+                try:
+                    os.replace(tmp, target)
+                except BaseException:
+                    os.replace(aside / target.name, target)
+                    _remove(aside)
+                    raise
                 _remove(aside)
-                raise
-            _remove(aside)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        _remove(tmp)
-        raise
-    if not deferred:
-        _fsync_path(target.parent, directory=True)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            _remove(tmp)
+            raise
+        if not deferred:
+            _fsync_path(target.parent, directory=True)
