@@ -328,7 +328,7 @@ def translate_path(
         overwrite: replace existing outputs.
         batch_size: slices per forward pass.
         copy_patient_tags: copy patient/study attributes into the DICOM export (DICOM inputs only).
-        device: where the network runs; ``None`` for the network's device.
+        device: where the network runs (it is moved there); ``None`` for the network's device.
         protect: more input paths no output may replace (e.g. the other inputs of a batch).
         translator: a ready :class:`SliceTranslator` to reuse (then ``network``, ``image_size``, ``batch_size``
             and ``device`` are not used).
@@ -356,6 +356,7 @@ def translate_path(
     for name in exports:
         check_output_path(targets[name], overwrite=overwrite, protect=guarded)
     if translator is None:
+        network = network.to(device) if device is not None else network
         translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device)
     mri, mri_ras = translate_image(image, translator, window=window, slices=slices)
     unit = to_display_range(mri, "0-1")
@@ -484,6 +485,7 @@ def translate_many(
     parse_slices(options.get("slices"))
     resolve_window(options.get("window", DEFAULT_CT_WINDOW))
     paths = find_inputs(inputs)
+    network = network.to(device) if device is not None else network
     translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device)
     report = TranslationReport()
     claimed: dict[str, Path] = {}
