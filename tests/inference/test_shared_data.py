@@ -40,7 +40,7 @@ def test_ct_template_nifti(shared_data: Path, tmp_path: Path, tiny_net: torch.nn
 def test_porcine_dicom_series(shared_data: Path, tmp_path: Path, tiny_net: torch.nn.Module, assert_unchanged) -> None:
     source = shared_data / "dicom" / "porcine_head_ct"
     with assert_unchanged(source):
-        nifti, series = translate_path(source, tmp_path, tiny_net, image_size=64, export="nifti,dicom")
+        nifti, series = translate_path(source, tmp_path, tiny_net, image_size=32, export="nifti,dicom")
     loaded = load_image(source)
     result = nib.load(nifti)
     assert result.shape == tuple(loaded.shape[1:])
