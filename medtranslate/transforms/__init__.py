@@ -35,6 +35,7 @@ from medtranslate.transforms.presets import CT_WINDOW_PRESETS, DEFAULT_CT_WINDOW
 from medtranslate.transforms.utils import (
     DISPLAY_RANGES,
     check_finite,
+    check_modality,
     eligible_slices,
     extract_axial_slice,
     foreground_slices,
@@ -74,6 +75,7 @@ __all__ = [
     "ScaleToSymmetric",
     "ScaleToSymmetricd",
     "check_finite",
+    "check_modality",
     "ct_transforms",
     "default_mask_keys",
     "eligible_slices",

@@ -27,6 +27,7 @@ from medtranslate.errors import DimensionError, InputError
 from medtranslate.transforms.presets import DEFAULT_CT_WINDOW, resolve_window
 from medtranslate.transforms.utils import (
     check_finite,
+    check_modality,
     eligible_slices,
     extract_axial_slice,
     from_symmetric,
@@ -140,8 +141,11 @@ class CTWindow(InvertibleTransform):
         window: a preset name of :data:`~medtranslate.transforms.CT_WINDOW_PRESETS` or ``(level, width)`` in HU.
         dtype: output data type.
 
+    An image whose ``modality`` metadata (DICOM tag) is ``"MR"`` is refused; an untagged image in Hounsfield
+    units without any value below 0 warns (see :func:`~medtranslate.transforms.utils.check_modality`).
+
     Raises:
-        InputError: unknown preset or invalid window.
+        InputError: unknown preset or invalid window; an image tagged MR.
         NonFiniteError: NaN or Inf values.
     """
 
@@ -166,6 +170,7 @@ class CTWindow(InvertibleTransform):
             img: CT image in HU (or 8/16-bit values, see above), any shape.
         """
         check_finite(img)
+        check_modality(img, "CT", "CT windowing")
         low, high, method = self.source_range(img)
         img_t = convert_to_tensor(img, track_meta=get_track_meta())
         out = convert_data_type(to_symmetric(img_t, low, high, clip=True), dtype=self.dtype)[0]
@@ -197,8 +202,11 @@ class MRINormalize(InvertibleTransform):
         zscore_range: number of standard deviations mapped onto ±1 for ``"zscore"``.
         dtype: output data type.
 
+    An image whose ``modality`` metadata (DICOM tag) is ``"CT"`` is refused; an untagged image holding air at
+    about -1000 warns (see :func:`~medtranslate.transforms.utils.check_modality`).
+
     Raises:
-        InputError: unknown ``mode``.
+        InputError: unknown ``mode``; an image tagged CT.
         NonFiniteError: NaN or Inf values.
     """
 
@@ -253,6 +261,7 @@ class MRINormalize(InvertibleTransform):
             mask: foreground mask broadcastable to ``img``; ``None`` computes :func:`head_mask` (Otsu).
         """
         check_finite(img)
+        check_modality(img, "MR", "MRI normalisation")
         low, high = self.source_range(img, mask)
         if not high - low > 1e-6 * max(1.0, abs(low), abs(high)):
             warnings.warn(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from medtranslate.transforms.presets import DEFAULT_CT_WINDOW, resolve_window
 __all__ = [
     "DISPLAY_RANGES",
     "check_finite",
+    "check_modality",
     "eligible_slices",
     "extract_axial_slice",
     "foreground_slices",
@@ -57,6 +59,57 @@ def check_finite(img: NdarrayOrTensor, name: str | None = None) -> None:
         nan = int(torch.isnan(data).sum())
         inf = int((~finite).sum()) - nan
         raise NonFiniteError(name or source_name(img), f"the image holds {nan} NaN and {inf} Inf values")
+
+
+#: the domain whose DICOM Modality tag is refused by each domain's intensity transform
+_OTHER_DOMAIN = {"CT": ("MR", "MRI"), "MR": ("CT", "CT (domain A)")}
+
+
+def check_modality(img: NdarrayOrTensor, expected: str, step: str) -> None:
+    """
+    Refuse an image tagged as the other domain; warn when untagged intensities do not fit ``expected``.
+
+    The ``modality`` metadata (the DICOM Modality tag, set by the DICOM reader) is trusted: a CT step given an
+    ``"MR"`` image, or an MRI step given a ``"CT"`` image, raises. Files without the tag (NIfTI, PNG) only get
+    a heuristic, so they only warn: for CT, an image of unknown unit (``intensity_unit`` neither ``"HU"`` nor
+    8/16-bit, e.g. a NIfTI) without any value below 0 has no air, as MRI (or CT stored with an offset such as
+    +1024); for MRI, values near -1000 HU beside positive ones are CT air. Other tags and plain arrays pass.
+
+    Args:
+        img: the image; only a ``MetaTensor`` carries the metadata looked at.
+        expected: ``"CT"`` or ``"MR"``, the domain of the step.
+        step: the step's name for the message (e.g. ``"CT windowing"``).
+
+    Raises:
+        InputError: the image is tagged with the other domain's modality (names the file).
+    """
+    if not isinstance(img, MetaTensor):
+        return
+    name = source_name(img)
+    tag = img.meta.get("modality")
+    other, other_name = _OTHER_DOMAIN[expected]
+    if tag is not None and str(tag).upper() == other:
+        raise InputError(
+            name,
+            f"the DICOM Modality tag says {tag}, but the image was given to the {step}, which takes {expected}: "
+            f"pass it as the {other_name} input",
+        )
+    if tag is not None or img.numel() == 0:
+        return
+    data = img.as_tensor().float()
+    low, high = float(data.min()), float(data.max())
+    if expected == "CT" and img.meta.get("intensity_unit") not in ("HU", "uint8", "uint16") and low >= 0:
+        warnings.warn(
+            f"{name or 'image'}: given to the {step} as CT, but no value is below 0 (no air): "
+            "is it an MRI, or CT stored with an offset (e.g. +1024)?",
+            stacklevel=3,
+        )
+    elif expected == "MR" and low < -500 and high > 0 and float(((data > -1100) & (data < -900)).float().mean()) > 0.01:
+        warnings.warn(
+            f"{name or 'image'}: given to the {step} as MRI, but it holds air at about -1000 (Hounsfield units): "
+            "is it a CT?",
+            stacklevel=3,
+        )
 
 
 def to_symmetric(img: NdarrayOrTensor, low: float, high: float, clip: bool = True) -> NdarrayOrTensor:
