@@ -82,7 +82,10 @@ def train_dataset(
         seed: seeds the pairing and each domain's random transforms.
     """
     load_size = load_size or round(image_size * 286 / 256)
-    lists = load_datalist(dataset_dir, "training")
+    lists = {
+        domain: [{"image": item["image"]} for item in items]  # paths only: hashes etc. don't collate
+        for domain, items in load_datalist(dataset_dir, "training").items()
+    }
     common = {"image_size": image_size, "load_size": load_size, "flip_prob": flip_prob, "affine_prob": affine_prob}
     ct = Compose([LoadMedicalImaged("ct"), ct_transforms("ct", window=window, track_meta=False, **common)])
     mri = Compose([LoadMedicalImaged("mri"), mri_transforms("mri", track_meta=False, **common)])
@@ -142,20 +145,28 @@ def validation_dataset(
     ``validation`` split (or ``test`` when there is none) gives up to ``max_cases`` CT and MRI items side by
     side, unpaired, for distribution distances.
     """
-    pairs = paired_datalist(dataset_dir)
-    if pairs:
-        return paired_validation_dataset(pairs, image_size, window, max_cases), True
-    lists = load_datalist(dataset_dir, "validation")
-    if not lists["ct"] or not lists["mri"]:
-        lists = load_datalist(dataset_dir, "test")
-    if not lists["ct"] or not lists["mri"]:
+    try:
+        return paired_validation_dataset(paired_datalist(dataset_dir), image_size, window, max_cases), True
+    except EmptyInputError:  # no registered pairs in this layout: validate on unpaired distributions
+        pass
+    lists = None
+    for split in ("validation", "test"):
+        try:
+            lists = load_datalist(dataset_dir, split)
+        except EmptyInputError:
+            continue
+        if lists["ct"] and lists["mri"]:
+            break
+    if not lists or not lists["ct"] or not lists["mri"]:
         raise EmptyInputError(dataset_dir, "no validation or test CT and MRI to validate on")
-    ct = Compose([LoadMedicalImaged("ct"), ct_transforms("ct", image_size, window=window, augment=False)])
-    mri = Compose([LoadMedicalImaged("mri"), mri_transforms("mri", image_size, augment=False)])
+    ct = Compose(
+        [LoadMedicalImaged("ct"), ct_transforms("ct", image_size, window=window, augment=False, track_meta=False)]
+    )
+    mri = Compose([LoadMedicalImaged("mri"), mri_transforms("mri", image_size, augment=False, track_meta=False)])
     n = min(max_cases, len(lists["ct"]), len(lists["mri"]))
     items = []
     for c, m in zip(_evenly(lists["ct"], n), _evenly(lists["mri"], n), strict=True):
         a, b = ct({"ct": c["image"]}), mri({"mri": m["image"]})
         a, b = a[len(a) // 2] if isinstance(a, list) else a, b[len(b) // 2] if isinstance(b, list) else b
-        items.append({"ct": torch.as_tensor(a["ct"]).float(), "mri": torch.as_tensor(b["mri"]).float()})
+        items.append({"ct": a["ct"], "mri": b["mri"]})
     return Dataset(items), False
