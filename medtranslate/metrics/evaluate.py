@@ -18,6 +18,7 @@ histogram matching, and the paper's CNN trained on randomly paired slices.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +34,7 @@ from monai.transforms import Compose
 from medtranslate.data.datalist import load_manifest, paired_datalist
 from medtranslate.data.loaders import paired_validation_dataset
 from medtranslate.errors import EmptyInputError, InputError
-from medtranslate.inference.volume import SliceTranslator
+from medtranslate.inference import SliceTranslator, load_generator
 from medtranslate.io import LoadMedicalImaged
 from medtranslate.metrics.baselines import identity_baseline, inversion_histogram_baseline
 from medtranslate.metrics.cnn_baseline import train_cnn_baseline
@@ -357,17 +358,20 @@ def _leave_group_out_histmatch(cases: Sequence[PairedCase]) -> tuple[torch.Tenso
 
 
 def _resolve_generator(
-    generator: torch.nn.Module | Translator | PathLike | None, network: torch.nn.Module | None, device: str
+    generator: torch.nn.Module | Translator | PathLike | None,
+    network: torch.nn.Module | None,
+    device: str,
+    key: str = "g_a",
 ) -> tuple[Translator | None, str | None]:
-    """A callable ``G_A`` or ``None`` with the reason it is skipped."""
+    """A callable generator or ``None`` with the reason it is skipped; paths load ``key`` into a copy of ``network``."""
     if generator is None:
-        return None, "model skipped: no generator given (baselines only)"
+        return None, f"{key} not given"
     if isinstance(generator, (str, os.PathLike)):
         if not Path(generator).is_file():
-            return None, f"model skipped: no trained weights at {os.fspath(generator)} (baselines only)"
-        from medtranslate.inference import load_generator  # the checkpoint format belongs to inference
-
-        return load_generator(generator, network, device), None
+            return None, f"no trained weights at {os.fspath(generator)}"
+        if network is None:
+            raise InputError(generator, "a checkpoint path needs the generator architecture (network)")
+        return load_generator(generator, copy.deepcopy(network), device, key=key), None
     return generator, None
 
 
@@ -376,7 +380,7 @@ def evaluate(
     paired_dir: PathLike | None = None,
     unpaired_dir: PathLike | None = None,
     generator: torch.nn.Module | Translator | PathLike | None = None,
-    generator_b: torch.nn.Module | Translator | None = None,
+    generator_b: torch.nn.Module | Translator | PathLike | None = None,
     network: torch.nn.Module | None = None,
     image_size: int = 128,
     reference: str = "T1-MRI",
@@ -410,7 +414,8 @@ def evaluate(
         generator: ``G_A`` as a module or callable mapping (1, X, Y) on [-1, 1] to the same, or a checkpoint path
             loaded with :func:`medtranslate.inference.load_generator` into ``network``; a missing path or
             ``None`` skips the model with a message in the report.
-        generator_b: ``G_B`` (MRI → CT) for the reconstructed-CT column of the figures.
+        generator_b: ``G_B`` (MRI → CT) for the reconstructed-CT column of the figures: a module, a callable or a
+            training checkpoint (its ``g_b`` entry is loaded into a copy of ``network``).
         network: the generator architecture a checkpoint path is loaded into.
         image_size: side of the evaluated slices (the generator's training size).
         reference: MRI folder of the paired slice layout.
@@ -438,7 +443,10 @@ def evaluate(
         raise InputError(None, "evaluation needs paired_dir, unpaired_dir or both")
     output_dir = Path(output_dir)
     model, skip = _resolve_generator(generator, network, device)
-    messages = [skip] if skip else []
+    messages = [f"model skipped: {skip} (baselines only)"] if skip else []
+    if generator_b is not None:
+        generator_b, skip_b = _resolve_generator(generator_b, network, device, key="g_b")
+        messages += [f"reconstructed CT not shown: {skip_b}"] if skip_b else []
     translators: dict[str, Translator] = {}
     if model is not None:
         translators["model"] = SliceTranslator(model, image_size) if isinstance(model, torch.nn.Module) else model
