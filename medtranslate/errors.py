@@ -27,12 +27,16 @@ __all__ = [
 
 
 class MedTranslateError(Exception):
-    """Base class: ``MedTranslateError(path, reason)`` reads as ``"<path>: <reason>"``."""
+    """Base class: ``MedTranslateError(path, reason)`` reads as ``"<path>: <reason>"``.
+
+    The reason is kept on one line (line breaks and runs of spaces, e.g. from a library's message quoted in it,
+    become single spaces) so that the CLI's report of it is one line.
+    """
 
     def __init__(self, path: str | os.PathLike | None, reason: str) -> None:
         self.path = None if path is None else os.fspath(path)
-        self.reason = reason
-        super().__init__(reason if self.path is None else f"{self.path}: {reason}")
+        self.reason = " ".join(str(reason).split())
+        super().__init__(self.reason if self.path is None else f"{self.path}: {self.reason}")
 
 
 class InputError(MedTranslateError):

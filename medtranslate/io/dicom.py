@@ -111,8 +111,13 @@ def _has_pixels(ds: Dataset) -> bool:
 
 
 def _non_image_reason(ds: Dataset, path: str) -> InputError:
-    """The error for a data set without pixel data: truncated image (corrupt) or a non-image object (SR...)."""
+    """The error for a data set without pixel data: truncated or damaged image (corrupt) or a non-image object (SR...).
+
+    Every DICOM object carries a SOP Class UID (type 1); bytes that parse without one are damaged, not an object.
+    """
     sop = ds.get("SOPClassUID") or getattr(ds, "file_meta", Dataset()).get("MediaStorageSOPClassUID")
+    if not sop:
+        return CorruptFileError(path, "damaged DICOM file: no SOP Class UID and no pixel data")
     kind = getattr(sop, "name", None) or str(sop or "unknown SOP class")
     if ("Rows" in ds and "Columns" in ds) or "Image Storage" in kind:
         return CorruptFileError(path, f"a DICOM image ({kind}) without pixel data: truncated file?")
@@ -286,8 +291,10 @@ class DicomSeriesReader(PydicomReader):
                 corrupt = [e for e in non_image if isinstance(e, CorruptFileError)]
                 if corrupt:
                     raise corrupt[0]
-                raise InputError(folder, f"holds {len(non_image)} DICOM file(s) but none with pixel data "
-                                 f"(first: {non_image[0].reason})")
+                raise InputError(
+                    folder,
+                    f"holds {len(non_image)} DICOM file(s) but none with pixel data (first: {non_image[0].reason})",
+                )
             raise EmptyInputError(folder, "the folder holds no DICOM file")
         return sorted(groups.values(), key=lambda s: (-len(s.files), s.uid))
 
@@ -387,8 +394,13 @@ class DicomSeriesReader(PydicomReader):
             ds = _read_header(where)
             if not _has_pixels(ds):
                 raise _non_image_reason(ds, where)
-            info = SeriesInfo(str(ds.get("SeriesInstanceUID", "")), str(ds.get("SeriesDescription", "")),
-                              ds.get("Modality") or None, [where], [ds])
+            info = SeriesInfo(
+                str(ds.get("SeriesInstanceUID", "")),
+                str(ds.get("SeriesDescription", "")),
+                ds.get("Modality") or None,
+                [where],
+                [ds],
+            )
         frames = int(info.headers[0].get("NumberOfFrames", 1) or 1)
         voxels = int(info.headers[0].Rows) * int(info.headers[0].Columns) * frames * len(info.files)
         if voxels > self.max_voxels:

@@ -7,7 +7,10 @@ the metadata keys of ``docs/design.md`` (``source_format``, ``modality``, ``inte
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
+import struct
 import zlib
 from collections.abc import Sequence
 
@@ -17,7 +20,7 @@ import SimpleITK as sitk
 from monai.config import PathLike
 from monai.data import ImageReader, NibabelReader, PILReader
 from monai.data.image_reader import _copy_compatible_dict, _stack_images
-from monai.data.utils import affine_to_spacing, orientation_ras_lps
+from monai.data.utils import affine_to_spacing, correct_nifti_header_if_necessary, orientation_ras_lps
 from monai.utils import MetaKeys, SpaceKeys, ensure_tuple
 from PIL import Image, UnidentifiedImageError
 
@@ -48,14 +51,34 @@ def _check_voxels(path: PathLike, shape: Sequence[int], max_voxels: int) -> None
     """Refuse an image whose header announces more than ``max_voxels`` voxels, before reading its data."""
     voxels = int(np.prod([int(s) for s in shape], dtype=np.float64))
     if voxels > max_voxels:
-        raise DimensionError(path, f"shape {tuple(int(s) for s in shape)} has {voxels} voxels, over the limit "
-                             f"of {max_voxels} (max_voxels)")
+        raise DimensionError(
+            path,
+            f"shape {tuple(int(s) for s in shape)} has {voxels} voxels, over the limit of {max_voxels} (max_voxels)",
+        )
+
+
+def _load_nifti_by_content(path: PathLike, max_voxels: int) -> nib.Nifti1Image | nib.Nifti2Image:
+    """Load NIfTI bytes stored under a name without the ``.nii``/``.nii.gz`` suffix that ``nibabel.load`` needs.
+
+    The header is read and size-checked first; only then is the whole (decompressed) file read into memory.
+    """
+    with open(path, "rb") as f:
+        opener = gzip.open if f.read(2) == b"\x1f\x8b" else open
+    with opener(path, "rb") as f:
+        head = f.read(540)
+    nifti2 = 540 in (struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0])
+    klass = nib.Nifti2Image if nifti2 else nib.Nifti1Image
+    header = klass.header_class.from_fileobj(io.BytesIO(head))
+    _check_voxels(path, header.get_data_shape(), max_voxels)
+    with opener(path, "rb") as f:
+        return klass.from_bytes(f.read())
 
 
 class NiftiReader(NibabelReader):
     """MONAI's :class:`monai.data.NibabelReader`, chosen by content, with header checks and clear errors.
 
-    The affine is nibabel's (RAS, as MONAI), untouched. Adds ``source_format="nifti"``, ``modality=None``,
+    NIfTI bytes under another name (``scan.png``, ``scan.dat``) are read too, although ``nibabel.load`` chooses
+    by suffix. The affine is nibabel's (RAS, as MONAI), untouched. Adds ``source_format="nifti"``, ``modality=None``,
     ``intensity_unit="raw"`` to the metadata.
 
     Args:
@@ -82,8 +105,14 @@ class NiftiReader(NibabelReader):
             data: file name(s).
             kwargs: passed to ``nibabel.load``.
         """
+        names = ensure_tuple(data)
         try:
-            img = super().read(data, **kwargs)
+            if all(os.fspath(n).lower().endswith((".nii", ".nii.gz")) for n in names):
+                img = super().read(data, **kwargs)
+            else:
+                self.filenames = names
+                loaded = [correct_nifti_header_if_necessary(_load_nifti_by_content(n, self.max_voxels)) for n in names]
+                img = loaded if len(loaded) > 1 else loaded[0]
         except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError, zlib.error) as e:
             raise CorruptFileError(ensure_tuple(data)[0], f"unreadable NIfTI header ({type(e).__name__}: {e})") from e
         for name, i in zip(ensure_tuple(data), ensure_tuple(img), strict=True):
