@@ -218,3 +218,20 @@ def test_unpaired_distance_on_kaggle_images(shared_data: Path) -> None:
     for name in ("identity", "inverted"):
         assert math.isfinite(result["methods"][name]["SWD"]["value"])
         assert math.isfinite(result["methods"][name]["intensity_W1"]["value"])
+
+
+def test_bundle_config_calls_evaluate_with_its_parameters() -> None:
+    import inspect
+    import re
+
+    from monai.bundle import ConfigParser
+
+    config = Path(__file__).parents[2] / "bundles" / "ct2mri" / "configs" / "evaluate.json"
+    parser = ConfigParser()
+    parser.read_config(config)
+    expression = parser["evaluation"]
+    assert expression.startswith("$medtranslate.metrics.evaluate.evaluate(")
+    keywords = set(re.findall(r"(\w+)=@", expression))
+    assert keywords <= set(inspect.signature(evaluate).parameters)
+    assert {"generator", "network", "paired_dir", "unpaired_dir", "cnn_iterations"} <= keywords
+    assert parser["ckpt_path"].endswith("/models/model.pt'")
