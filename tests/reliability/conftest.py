@@ -131,10 +131,11 @@ def huge_nifti_header(path: Path, side: int = 100_000) -> Path:
 
 
 def ct_volume(shape: tuple[int, int, int] = (16, 16, 6)) -> np.ndarray:
-    """A float32 CT-like volume in HU: air -1000 around a 30 HU disc."""
+    """A float32 CT-like volume in HU: air about -1000 around a disc of brain about 30, with noise."""
     xx, yy = np.mgrid[: shape[0], : shape[1]]
     disc = ((xx - shape[0] / 2) ** 2 + (yy - shape[1] / 2) ** 2 < (shape[0] / 3) ** 2)[..., None]
-    return np.where(np.broadcast_to(disc, shape), 30.0, -1000.0).astype(np.float32)
+    noise = np.random.default_rng(0).normal(0.0, 5.0, shape)
+    return (np.where(np.broadcast_to(disc, shape), 30.0, -1000.0) + noise).astype(np.float32)
 
 
 @pytest.fixture
