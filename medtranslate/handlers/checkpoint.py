@@ -39,6 +39,7 @@ __all__ = [
     "CHECKPOINT_PATTERN",
     "Checkpointing",
     "DurableDiskSaver",
+    "ImageShape",
     "RNGState",
     "attach_checkpointing",
     "default_checkpoint_objects",
@@ -122,6 +123,57 @@ class DurableDiskSaver(DiskSaver):
             (self.dirname / filename).unlink(missing_ok=True)
 
 
+class ImageShape:
+    """
+    The spatial shape of the training images, kept in every checkpoint (as ``image_shape``) so that a run resumed
+    with another image size is refused at its first batch instead of going on at another resolution (the
+    networks are fully convolutional, so their weights alone load at any size).
+
+    Attach it to the trainer (``attach_checkpointing`` does); it reads ``engine.state.batch`` when a batch is
+    fetched, records the shape of the first batch and checks every later one against it.
+
+    Args:
+        keys: batch keys of the images, the first one present is checked (the trainer's CT and MRI keys).
+
+    Raises:
+        CheckpointError: from the handler, when a batch's spatial shape differs from the recorded (checkpoint's)
+            one; names the checkpoint loaded by :func:`resume_from`.
+    """
+
+    def __init__(self, keys: tuple[str, ...] = ("ct", "mri")) -> None:
+        self.keys = keys
+        self.shape: list[int] = []
+        self.source: Path | None = None
+
+    def attach(self, engine: Engine) -> None:
+        """Check each batch of ``engine`` as soon as it is fetched."""
+        engine.add_event_handler(Events.GET_BATCH_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        batch = engine.state.batch
+        key = next((k for k in self.keys if isinstance(batch, Mapping) and k in batch), None)
+        if key is None:
+            return
+        shape = [int(s) for s in batch[key].shape[2:]]
+        if not self.shape:
+            self.shape = shape
+        elif shape != self.shape:
+            where = "the checkpoint was" if self.source is not None else "this run was"
+            raise CheckpointError(
+                self.source,
+                f"{where} trained on images of {tuple(self.shape)}, this run gives {tuple(shape)}: resume with the "
+                "same image_size, or start a new run",
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The recorded shape (empty before the first batch)."""
+        return {"shape": list(self.shape)}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Expect the saved shape from now on."""
+        self.shape = [int(s) for s in state_dict["shape"]]
+
+
 def default_checkpoint_objects(trainer: CycleGANTrainer, **extra: Any) -> dict[str, Any]:
     """
     Everything a :class:`CycleGANTrainer` needs to resume exactly: ``trainer.checkpoint_objects()`` plus
@@ -188,7 +240,8 @@ def attach_checkpointing(
     Args:
         trainer: the trainer.
         save_dir: checkpoint folder (created when missing; existing files are kept).
-        objects: objects to save, keyed by name; defaults to :func:`default_checkpoint_objects`.
+        objects: objects to save, keyed by name; defaults to :func:`default_checkpoint_objects`. An
+            :class:`ImageShape` is added (and attached) as ``image_shape`` unless one is given.
         every_n_iterations: save period in iterations.
         every_n_epochs: save period in epochs.
         n_saved: number of periodic checkpoints kept (``None``: all).
@@ -219,6 +272,10 @@ def attach_checkpointing(
     else:
         events = Events.EPOCH_COMPLETED(every=every_n_epochs or 1)
     to_save = dict(default_checkpoint_objects(trainer) if objects is None else objects)
+    if "image_shape" not in to_save:
+        keys = getattr(trainer, "to_kwargs", {})
+        to_save["image_shape"] = ImageShape((keys.get("ct_key", "ct"), keys.get("mri_key", "mri")))
+        to_save["image_shape"].attach(trainer)
     for reserved in ("checkpointer", "best_checkpointer"):
         if reserved in to_save:
             raise ValueError(f"the object name {reserved!r} is reserved for the savers' own state.")
@@ -303,7 +360,8 @@ def _load_file(path: Path, map_location: Any) -> dict[str, Any]:
 
 
 def _load_objects(path: Path, checkpoint: Mapping[str, Any], trainer: Engine, objects: Mapping[str, Any]) -> None:
-    required = [k for k, obj in objects.items() if not isinstance(obj, Checkpoint)]
+    # the savers' bookkeeping and the image shape (absent from checkpoints older than it) are optional
+    required = [k for k, obj in objects.items() if not isinstance(obj, (Checkpoint, ImageShape))]
     missing = [k for k in required if k not in checkpoint]
     if missing:
         raise CheckpointError(path, f"missing objects {missing} (found {sorted(checkpoint)}).")
@@ -321,12 +379,14 @@ def _load_objects(path: Path, checkpoint: Mapping[str, Any], trainer: Engine, ob
             )
     max_epochs = trainer.state.max_epochs
     for name, obj in objects.items():
-        if name not in checkpoint:  # only the savers' bookkeeping may be absent (e.g. a "best" checkpoint)
+        if name not in checkpoint:  # only the optional objects above may be absent (e.g. in a "best" checkpoint)
             continue
         try:
             _unwrap(obj).load_state_dict(checkpoint[name])
         except (KeyError, ValueError, RuntimeError, TypeError) as e:
             raise CheckpointError(path, f"{name} cannot be restored: {e}") from e
+        if isinstance(obj, ImageShape):
+            obj.source = path
     if "trainer" in objects and max_epochs is not None:
         if trainer.state.epoch > max_epochs:
             raise CheckpointError(

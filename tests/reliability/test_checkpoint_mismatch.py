@@ -1,8 +1,8 @@
-"""Through the bundle: resuming from a checkpoint made with another architecture is refused, saying which part.
+"""Through the bundle: resuming from a checkpoint made with another architecture or image size is refused.
 
 ``tests/handlers/test_checkpoint.py::test_architecture_mismatch_names_the_problem`` covers ``resume_from`` on its
-own; here the checkpoint comes from a real ``train.json`` run and the resume from the same config with other
-network settings, as a user would do it.
+own; here the checkpoint comes from a real ``train.json`` run, the resume from the same config with other network
+settings or another ``image_size``, and the message says which network and parameter, or which image sizes.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         ({"ngf": 8}, r"g_a: shape mismatch for parameter '.*': checkpoint \(4, .*\) vs model \(8, "),
         ({"n_blocks": 2}, r"g_a was saved from another architecture: missing keys \[.*\], unexpected keys \[\]"),
         ({"ndf": 16}, r"d_a: shape mismatch for parameter"),
+        ({"image_size": 48}, r"trained on images of \(32, 32\), this run gives \(48, 48\): resume with the same"),
     ],
-    ids=["wider_generator", "more_res_blocks", "wider_discriminator"],
+    ids=["wider_generator", "more_res_blocks", "wider_discriminator", "other_image_size"],
 )
 def test_resume_with_another_architecture_is_refused(trained: tuple[Path, Path], change: dict, message: str) -> None:
     data, output = trained
