@@ -365,7 +365,7 @@ def _resolve_generator(
 ) -> tuple[Translator | None, str | None]:
     """A callable generator or ``None`` with the reason it is skipped; paths load ``key`` into a copy of ``network``."""
     if generator is None:
-        return None, f"{key} not given"
+        return None, f"no generator ({key}) given"
     if isinstance(generator, (str, os.PathLike)):
         if not Path(generator).is_file():
             return None, f"no trained weights at {os.fspath(generator)}"
