@@ -65,3 +65,32 @@ def test_training_runs_on_the_real_kaggle_slices(shared_data: Path, tmp_path: Pa
     assert history["iterations"] == 2
     assert (out / "samples" / "epoch_001.png").exists()
     assert list((out / "checkpoints").glob("best_checkpoint_*val_swd*.pt"))  # unpaired: distribution distance
+
+
+@pytest.mark.slow
+def test_default_recipe_learns_ct_to_mri_on_the_paired_phantom(tmp_path: Path) -> None:
+    """A short run of the bundle's own recipe (at 32², 200 iterations) beats 'doing nothing' inside the head.
+
+    Recorded on this project's CPU: the CT itself scores MAE ≈ 0.37 against the paired phantom MRI on [0, 1]
+    inside the head; after 100–400 iterations the synthetic MRI scores ≈ 0.22–0.25. The margin asserted is 20 %.
+    """
+    from monai.bundle import ConfigParser
+
+    data = write_phantom_dataset(tmp_path / "phantom", n_unpaired=6, n_paired=1, shape=(48, 48, 16), seed=3)
+    parser = ConfigParser()
+    parser.read_config(TRAIN_CONFIG)
+    parser.update(
+        {
+            "dataset_dir": str(data),
+            "output_dir": str(tmp_path / "run"),
+            "image_size": 32,
+            "samples_per_epoch": 200,
+            "epochs": 3,
+            "epochs_decay": 1,
+            "val_interval": 4,
+            "num_workers": 0,
+        }
+    )
+    parser.get_parsed_content("training")  # set_determinism, attach handlers, run
+    metrics = parser.get_parsed_content("train#trainer").state.metrics
+    assert metrics["val_mae"] < 0.8 * metrics["val_mae_identity"], metrics

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, EventEnum, Events
-from monai.metrics import MAEMetric, PSNRMetric, SSIMMetric
 
 from medtranslate.engines.trainer import prepare_cyclegan_batch
 from medtranslate.handlers.sample_grid import GRID_COLUMNS, make_sample_grid, save_sample_grid
+from medtranslate.metrics.paired import paired_metrics
 from medtranslate.metrics.unpaired import sliced_wasserstein_distance
 
 if TYPE_CHECKING:
@@ -26,6 +26,10 @@ class CycleGANEvents(EventEnum):
     """Events fired by the medtranslate handlers on the trainer."""
 
     VALIDATION_COMPLETED = "validation_completed"
+
+
+#: Values above this on the [-1, 1] scale are head (background, air and padding are -1).
+HEAD_THRESHOLD = -0.95
 
 
 def _to_unit(image: torch.Tensor) -> torch.Tensor:
@@ -42,9 +46,10 @@ class CycleGANValidationHandler:
     Metrics are computed on a [0, 1] scale, ``(x + 1) / 2`` of the networks' [-1, 1] intensities:
 
         - ``paired=True`` (the batches' MRI is registered to their CT): ``val_mae`` (mean absolute error),
-          ``val_psnr`` (``PSNRMetric(max_val=1)``, ``inf`` for identical images), ``val_ssim``
-          (``SSIMMetric(spatial_dims=2, data_range=1)``, needs images of at least 11 pixels a side);
-          key metric ``val_mae`` (lower is better).
+          ``val_psnr`` (``10·log10(1 / MSE)``, ``inf`` for identical images) and ``val_ssim`` (11-pixel Gaussian
+          window) of the synthetic MRI, and ``val_mae_identity``, the MAE of the CT itself (the "do nothing"
+          baseline), all inside the head (voxels above :data:`HEAD_THRESHOLD` in the CT or the MRI; the
+          background would otherwise dominate); key metric ``val_mae`` (lower is better).
         - ``paired=False``: ``val_swd``, the sliced Wasserstein distance between patch distributions of the
           synthetic and the real MRI of the whole set (:func:`sliced_wasserstein_distance`); key metric
           ``val_swd`` (lower is better).
@@ -136,8 +141,7 @@ class CycleGANValidationHandler:
         modes = (g_a.training, g_b.training)
         g_a.eval()
         g_b.eval()
-        mae, psnr, ssim = MAEMetric(), PSNRMetric(max_val=1.0), SSIMMetric(spatial_dims=2, data_range=1.0)
-        fakes, reals = [], []
+        cts, fakes, reals = [], [], []
         columns: list[list[torch.Tensor]] = [[], [], [], []]
         kept = 0
         try:
@@ -145,13 +149,9 @@ class CycleGANValidationHandler:
                 for batch in self.val_data_loader:
                     real_a, real_b = prepare_cyclegan_batch(batch, device, ct_key=self.ct_key, mri_key=self.mri_key)
                     fake_b = g_a(real_a).float()
-                    if self.paired:
-                        mae(_to_unit(fake_b), _to_unit(real_b))
-                        psnr(_to_unit(fake_b), _to_unit(real_b))
-                        ssim(_to_unit(fake_b), _to_unit(real_b))
-                    else:
-                        fakes.append(_to_unit(fake_b))
-                        reals.append(_to_unit(real_b))
+                    cts.append(real_a.float().cpu())
+                    fakes.append(fake_b.cpu())
+                    reals.append(real_b.float().cpu())
                     if kept < self.num_samples:
                         take = min(self.num_samples - kept, real_a.shape[0])
                         rec_a = g_b(fake_b[:take]).float()
@@ -161,15 +161,20 @@ class CycleGANValidationHandler:
         finally:
             g_a.train(modes[0])
             g_b.train(modes[1])
-        if self.paired:
+        if not fakes:
+            metrics = {self.key_metric_name: math.nan}
+        elif self.paired:
+            ct, fake, real = torch.cat(cts), torch.cat(fakes), torch.cat(reals)
+            head = (ct > HEAD_THRESHOLD) | (real > HEAD_THRESHOLD)
+            model = paired_metrics(_to_unit(fake), _to_unit(real), mask=head, data_range=1.0)
+            identity = paired_metrics(_to_unit(ct), _to_unit(real), mask=head, data_range=1.0)
             metrics = {
-                "val_mae": float(mae.aggregate()),
-                "val_psnr": float(psnr.aggregate()),
-                "val_ssim": float(ssim.aggregate()),
+                "val_mae": model["MAE"],
+                "val_psnr": model["PSNR"],
+                "val_ssim": model["SSIM"],
+                "val_mae_identity": identity["MAE"],
             }
-        elif fakes:
-            metrics = {"val_swd": sliced_wasserstein_distance(torch.cat(fakes), torch.cat(reals))}
         else:
-            metrics = {"val_swd": math.nan}
+            metrics = {"val_swd": sliced_wasserstein_distance(torch.cat(fakes), torch.cat(reals))}
         samples = [torch.cat(c) for c in columns] if kept else None
         return metrics, samples
