@@ -103,6 +103,56 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 2
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from medtranslate.inference.bundle import read_inference_settings
+    from medtranslate.metrics.evaluate import evaluate
+
+    overrides = {"ckpt_path": args.ckpt, "image_size": args.model_image_size, "device": args.device}
+    settings = read_inference_settings(args.bundle_root, args.config, overrides)
+    report = evaluate(
+        args.output,
+        paired_dir=args.paired,
+        unpaired_dir=args.unpaired,
+        generator=settings.ckpt_path,
+        network=settings.network,
+        image_size=args.image_size,
+        reference=args.reference,
+        transform=args.registration,
+        window=settings.window,
+        max_paired=args.max_paired,
+        max_unpaired=args.max_unpaired,
+        cnn_iterations=args.cnn_iterations,
+        n_boot=args.n_boot,
+        device=str(settings.device),
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    for line in report["messages"]:
+        print(line)
+    if "paired" in report:
+        print(f"\n{report['paired']['protocol']}")
+        for method, values in report["paired"]["summary"].items():
+            print(f"  {method:<20} " + "  ".join(f"{k} {_mean(v)}" for k, v in values.items()))
+    if "unpaired" in report:
+        print(f"\n{report['unpaired']['protocol']}")
+        for method, values in report["unpaired"]["methods"].items():
+            swd, w1, paper = values["SWD"], values["intensity_W1"], values["paper"]
+            print(
+                f"  {method:<20} SWD {swd['value']:.1f} [{swd['ci_low']:.1f}, {swd['ci_high']:.1f}]  "
+                f"intensity_W1 {w1['value']:.3f}  paper PSNR (scale mix) {paper['PSNR_paper_scale_mix']:.2f} dB  "
+                f"(one scale) {paper['PSNR_[-1,1]']:.2f} dB"
+            )
+    print(f"\nreport: {report['files']['report.json']}")
+    return 0
+
+
+def _mean(value: object) -> str:
+    """``mean ± std`` of a summary entry (a dict with ``mean``/``std``) or the value itself."""
+    if isinstance(value, dict) and "mean" in value:
+        return f"{value['mean']:.4g} ± {value.get('std', float('nan')):.2g}"
+    return str(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one sub-command per task."""
     parser = argparse.ArgumentParser(prog="medtranslate", description="Brain CT → synthetic MRI with CycleGAN.")
@@ -147,6 +197,31 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     tr.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the config's)")
     tr.set_defaults(func=_cmd_translate)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="score the model and baselines: paired metrics (registered), unpaired distances, the paper's protocol",
+        description="The model (network and weights) comes from the bundle's configs/inference.json; a missing "
+        "model file skips the model row and still reports the baselines.",
+    )
+    ev.add_argument("-o", "--output", required=True, help="report folder (report.json, CSVs, figures/)")
+    ev.add_argument("--paired", default=None, help="paired CT/MRI: Patient_*/CT + T1-MRI slices, or phantom paired/")
+    ev.add_argument("--unpaired", default=None, help="unpaired set with a test split (Kaggle layout or manifest)")
+    ev.add_argument("--ckpt", default=None, help="model.pt or training checkpoint (default: the bundle's)")
+    ev.add_argument("--bundle-root", default=None, help="bundle folder (default: bundles/ct2mri)")
+    ev.add_argument("--config", default=None, help="inference config (default: <bundle-root>/configs/inference.json)")
+    ev.add_argument("--model-image-size", type=int, default=None, help="slice size the model was trained on")
+    ev.add_argument("--image-size", type=int, default=128, help="evaluation slice size (128)")
+    ev.add_argument("--reference", default="T1-MRI", help="paired MRI folder name to score against (T1-MRI)")
+    ev.add_argument("--registration", default="affine", choices=("rigid", "similarity", "affine"))
+    ev.add_argument("--max-paired", type=int, default=None, help="at most this many paired slices")
+    ev.add_argument("--max-unpaired", type=int, default=64, help="at most this many unpaired test images (64)")
+    ev.add_argument("--cnn-iterations", type=int, default=300, help="training of the paper's CNN baseline; 0: skip")
+    ev.add_argument("--n-boot", type=int, default=100, help="bootstrap resamples of the unpaired distances")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--device", default=None, help="cpu, cuda, ... (default: the config's)")
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    ev.set_defaults(func=_cmd_evaluate)
     return parser
 
 
