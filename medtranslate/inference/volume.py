@@ -4,7 +4,13 @@ The generator was trained on axial slices resized (keeping the aspect ratio) and
 ``image_size``×``image_size``; :class:`SliceTranslator` does the same to each axial slice, runs the network
 over batches of slices with MONAI's :class:`~monai.inferers.SliceInferer`, undoes the padding and the resize,
 and returns a volume of the input's shape with the input's metadata. Slices are processed in chunks along the
-axial axis so that memory stays bounded for large volumes (a 512×512×300 CT never exists at 256² as a whole).
+axial axis so that memory stays bounded for large volumes (a 512×512×300 CT never exists at 256² as a whole):
+the peak is the input, the float32 result and one chunk's working set (``docs/performance.md``).
+
+Speed options (measured in ``docs/performance.md`` with ``python -m benchmarks``): the layout is
+``channels_last`` on CUDA (and for the compiled path); mixed precision only on CUDA (bf16/fp16 autocast; CPU
+bf16 is emulated and ~290× slower); ``compile=True`` runs the network through ``torch.compile`` with inductor
+freezing (weights folded as constants), which pays on CPU for volumes once its one-off compile time is spent.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch._inductor.config as inductor_config
 import torch.nn.functional as F
 from monai.data import MetaTensor
 from monai.inferers import SliceInferer
@@ -41,6 +48,11 @@ class SliceTranslator:
         amp: run the network under bf16/fp16 autocast on CUDA (ignored on CPU, where it is slower).
         background: value used for padding, the background of the [-1, 1] scale.
         progress: show a progress bar over chunks.
+        channels_last: feed the network NHWC batches and convert its parameters to ``channels_last`` in place;
+            ``None`` chooses it on CUDA and for ``compile=True``, not for eager CPU (no gain measured there).
+        compile: run ``network`` through ``torch.compile`` (inductor, ``freezing=True``, static shapes). The first
+            call compiles (tens of seconds on CPU; again for a new batch size); results agree with eager fp32 to
+            ~1e-4 (``tests/inference/test_fast_paths.py``).
     """
 
     def __init__(
@@ -53,6 +65,8 @@ class SliceTranslator:
         amp: bool = False,
         background: float = -1.0,
         progress: bool = False,
+        channels_last: bool | None = None,
+        compile: bool = False,
     ) -> None:
         self.network = network
         self.image_size = image_size
@@ -64,6 +78,11 @@ class SliceTranslator:
         self.amp = amp and self.device.type == "cuda"
         self.background = background
         self.progress = progress
+        self.channels_last = (self.device.type == "cuda" or compile) if channels_last is None else channels_last
+        if self.channels_last and isinstance(network, torch.nn.Module):
+            network.to(memory_format=torch.channels_last)
+        self.compile = compile
+        self._forward = torch.compile(network, dynamic=False) if compile else network
         self.inferer = SliceInferer(
             roi_size=(image_size, image_size), sw_batch_size=sw_batch_size, spatial_dim=2, progress=False
         )
@@ -88,6 +107,14 @@ class SliceTranslator:
             slices = F.interpolate(slices, size=shape, mode="bilinear", align_corners=False)
         return slices.permute(1, 2, 3, 0)
 
+    def _run(self, batch: torch.Tensor) -> torch.Tensor:
+        """The network on one (B, 1, S, S) batch, in the chosen layout, precision and compiled form; float32 out."""
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, enabled=self.amp), inductor_config.patch(freezing=self.compile):
+            out = self._forward(batch)
+        return out.float().contiguous()
+
     @torch.inference_mode()
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         """Translate ``image``: (1, X, Y) or (1, X, Y, Z) in [-1, 1] → the same shape, metadata copied.
@@ -109,9 +136,8 @@ class SliceTranslator:
         for start in tqdm(starts, total=math.ceil(depth / self.chunk_slices), disable=not self.progress, unit="chunk"):
             chunk = volume[..., start : start + self.chunk_slices].to(self.device, torch.float32)
             model_in, fitted = self._to_model(chunk)
-            with torch.autocast(self.device.type, enabled=self.amp):
-                out = self.inferer(model_in, self.network)
-            result[..., start : start + chunk.shape[-1]] = self._from_model(out.float(), fitted, shape).cpu()
+            out = self.inferer(model_in, self._run)
+            result[..., start : start + chunk.shape[-1]] = self._from_model(out, fitted, shape).cpu()
         result = result[..., 0] if squeeze else result
         if isinstance(image, MetaTensor):
             result = MetaTensor(result, meta=dict(image.meta), applied_operations=list(image.applied_operations))

@@ -1,0 +1,411 @@
+"""Measurements behind ``python -m benchmarks``: every figure is a ratio against a baseline timed in the same run.
+
+* **Limit.** The machine's own throughput, measured here: a 3×3 convolution on 256 channels at 64² (the
+  ResNet generator's bottleneck conv) and a square fp32 matmul, in GFLOP/s. A workload's *compute bound* is its
+  FLOPs (``torch.utils.flop_counter.FlopCounterMode``) ÷ the conv throughput; "of limit" is that bound ÷ the
+  measured time (1.0 = running at the conv's speed).
+* **Inference.** :func:`benchmarks.reference.reference_test_loop` (eager fp32, one slice at a time) against
+  :class:`medtranslate.inference.SliceTranslator` in its variants and an ONNX Runtime session, on one
+  ``S×S×N`` volume (in-plane size = model size, so neither side resamples).
+* **Training.** :func:`benchmarks.reference.reference_train_loop` against ``CycleGANTrainer`` iterations on
+  the same in-memory batches, same initial weights; the engine's data wait is measured on the real
+  ``train_dataset`` (MONAI ``CacheDataset``, phantom volumes) through Ignite's ``GET_BATCH`` events.
+* **Memory.** Peak resident memory of a fresh subprocess (``benchmarks.memory``) above its footprint after
+  imports and model construction.
+
+Variants and baseline are timed round-robin (each repeat runs every variant once) and the median is kept, so
+slow drifts of the machine hit all of them alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks.reference import reference_test_loop, reference_train_loop
+
+__all__ = [
+    "FULL",
+    "MICRO",
+    "QUICK",
+    "BenchConfig",
+    "OnnxGenerator",
+    "bench_inference",
+    "bench_memory",
+    "bench_training",
+    "count_flops",
+    "machine_limits",
+    "run_benchmarks",
+]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What one benchmark run measures.
+
+    Args:
+        name: label printed with the table.
+        image_size: model side S of the inference volume (S×S×``slices``).
+        slices: slices of the inference volume.
+        ngf: generator width for inference (64 = the paper's).
+        n_blocks: residual blocks of the inference generator.
+        repeats: round-robin repeats (median kept).
+        compile: include the ``torch.compile`` (freezing) variant; its compile time is reported separately.
+        onnx: include the ONNX Runtime variant.
+        train_size: side of the training crops.
+        train_batch: training batch size.
+        train_ngf: training generator width.
+        train_ndf: training discriminator width.
+        train_iterations: timed iterations per training variant (after one warm-up iteration).
+        data_wait_iterations: iterations of the engine on the real phantom ``train_dataset`` (0 skips).
+        memory_shape: volume translated in the memory subprocess (None skips).
+        memory_ngf: generator width in the memory subprocess.
+        train_memory: ``(size, batch, ngf, ndf)`` cases of the training memory subprocess.
+    """
+
+    name: str
+    image_size: int = 256
+    slices: int = 8
+    ngf: int = 64
+    n_blocks: int = 6
+    repeats: int = 2
+    compile: bool = True
+    onnx: bool = True
+    train_size: int = 64
+    train_batch: int = 4
+    train_ngf: int = 16
+    train_ndf: int = 32
+    train_iterations: int = 5
+    data_wait_iterations: int = 10
+    memory_shape: tuple[int, int, int] | None = (512, 512, 300)
+    memory_ngf: int = 8
+    train_memory: tuple[tuple[int, int, int, int], ...] = field(default_factory=tuple)
+
+
+#: seconds-scale configuration for tests (structure only, numbers meaningless)
+MICRO = BenchConfig(
+    "micro", image_size=32, slices=2, ngf=4, n_blocks=1, repeats=1, compile=False, onnx=True, train_size=32,
+    train_batch=2, train_ngf=4, train_ndf=4, train_iterations=1, data_wait_iterations=0, memory_shape=(64, 64, 4),
+    memory_ngf=4, train_memory=((32, 2, 4, 4),),
+)  # fmt: skip
+#: ``--quick``: the paper's generator on a 256×256×4 volume; the bundle's default training recipe (64², batch 4)
+QUICK = BenchConfig(
+    "quick", image_size=256, slices=4, ngf=64, n_blocks=6, repeats=2, train_iterations=4, data_wait_iterations=8,
+    memory_shape=(512, 512, 300), memory_ngf=8, train_memory=((64, 4, 16, 32), (128, 4, 16, 32), (256, 1, 16, 32)),
+)  # fmt: skip
+#: full mode: the paper's generator on 256×256×160, the paper's training size with ngf 64
+FULL = BenchConfig(
+    "full", image_size=256, slices=160, ngf=64, n_blocks=6, repeats=1, train_size=256, train_batch=1, train_ngf=64,
+    train_ndf=64, train_iterations=3, data_wait_iterations=20, memory_shape=(512, 512, 300), memory_ngf=64,
+    train_memory=((64, 4, 16, 32), (128, 4, 16, 32), (256, 1, 64, 64), (256, 4, 64, 64)),
+)  # fmt: skip
+
+
+def _median_time(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of ``fn()`` as ``FlopCounterMode`` counts them (2 per multiply-add; forward and backward)."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def machine_limits(repeats: int = 5) -> dict[str, float]:
+    """The machine's fp32 GFLOP/s on a 3×3 conv (256 → 256 channels, 64², batch 1) and a 2048² matmul."""
+    conv = nn.Conv2d(256, 256, 3, padding=1).eval()
+    x = torch.randn(1, 256, 64, 64)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    with torch.inference_mode():
+        conv_flops = count_flops(lambda: conv(x))
+        conv(x)
+        conv_s = min(_median_time(lambda: conv(x), 1) for _ in range(repeats))
+        torch.mm(a, b)
+        mm_s = min(_median_time(lambda: torch.mm(a, b), 1) for _ in range(repeats))
+    return {"conv3x3_256_gflops": conv_flops / conv_s / 1e9, "matmul_gflops": 2 * 2048**3 / mm_s / 1e9}
+
+
+class OnnxGenerator:
+    """A generator exported to ONNX and run by ONNX Runtime on CPU, called like the module (tensor in and out).
+
+    Args:
+        network: the generator (evaluated in fp32).
+        example: an input of the batch shape to export with (the batch size is fixed by it).
+        threads: intra-op threads of the session (default: ``torch.get_num_threads()``).
+    """
+
+    def __init__(self, network: nn.Module, example: torch.Tensor, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        buffer = io.BytesIO()
+        torch.onnx.export(network.eval(), (example,), buffer, dynamo=False, input_names=["x"], output_names=["y"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(["y"], {"x": x.detach().cpu().contiguous().numpy()})[0]
+        return torch.from_numpy(out)
+
+
+def _generator(ngf: int, n_blocks: int, seed: int = 0) -> nn.Module:
+    from medtranslate.networks import build_generator
+
+    return build_generator("resnet", seed=seed, channels=ngf, num_res_blocks=n_blocks).eval()
+
+
+def _row(name: str, seconds: float, base_seconds: float, flops: int, limit_gflops: float, **extra: Any) -> dict:
+    bound = flops / (limit_gflops * 1e9)
+    return {
+        "name": name,
+        "seconds": seconds,
+        "vs_baseline": base_seconds / seconds,
+        "compute_bound_s": bound,
+        "of_limit": bound / seconds,
+        **extra,
+    }
+
+
+def bench_inference(config: BenchConfig, limit_gflops: float) -> list[dict]:
+    """Rows for the volume translation variants; the first row is the baseline (ratio 1)."""
+    from medtranslate.inference import SliceTranslator
+
+    torch.manual_seed(0)
+    size, n = config.image_size, config.slices
+    volume = torch.rand(1, size, size, n) * 2 - 1
+    slices = volume.permute(3, 0, 1, 2).contiguous()  # the baseline gets the same slices, model-sized
+    net = _generator(config.ngf, config.n_blocks)
+    with torch.inference_mode():
+        flops = count_flops(lambda: net(slices[:1])) * n
+    variants: dict[str, Callable[[], Any]] = {
+        "reference loop (eager fp32, 1 slice)": lambda: reference_test_loop(net, slices)
+    }
+    translators = {
+        "SliceTranslator eager, batch 1": SliceTranslator(net, size, sw_batch_size=1, device="cpu"),
+        f"SliceTranslator eager, batch {min(8, n)}": SliceTranslator(net, size, sw_batch_size=8, device="cpu"),
+        "SliceTranslator eager channels_last, batch 1": SliceTranslator(
+            copy.deepcopy(net), size, sw_batch_size=1, device="cpu", channels_last=True
+        ),
+    }
+    extra: dict[str, dict] = {}
+    if config.compile:
+        compiled = SliceTranslator(copy.deepcopy(net), size, sw_batch_size=1, device="cpu", compile=True)
+        start = time.perf_counter()
+        compiled(volume[..., :1])
+        extra["SliceTranslator compile (freezing, channels_last), batch 1"] = {"setup_s": time.perf_counter() - start}
+        translators["SliceTranslator compile (freezing, channels_last), batch 1"] = compiled
+    if config.onnx:
+        start = time.perf_counter()
+        ort_net = OnnxGenerator(net, slices[:1])
+        extra["ONNX Runtime in SliceTranslator, batch 1"] = {"setup_s": time.perf_counter() - start}
+        translators["ONNX Runtime in SliceTranslator, batch 1"] = SliceTranslator(ort_net, size, 1, device="cpu")
+    for name, translator in translators.items():
+        variants[name] = lambda t=translator: t(volume)
+    for fn in variants.values():  # warm-up: first-call allocations, oneDNN primitive caches
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(config.repeats):
+        for name, fn in variants.items():
+            times[name].append(_median_time(fn, 1))
+    base = statistics.median(times[next(iter(variants))])
+    return [
+        _row(name, statistics.median(t), base, flops, limit_gflops, **extra.get(name, {})) for name, t in times.items()
+    ]
+
+
+def _train_batches(config: BenchConfig, count: int) -> list[dict[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(1)
+    shape = (config.train_batch, 1, config.train_size, config.train_size)
+    return [
+        {"ct": torch.rand(shape, generator=g) * 2 - 1, "mri": torch.rand(shape, generator=g) * 2 - 1}
+        for _ in range(count)
+    ]
+
+
+def _train_networks(config: BenchConfig) -> tuple[nn.Module, ...]:
+    from medtranslate.networks import build_discriminator, build_generator
+
+    kw = {"channels": config.train_ngf, "num_res_blocks": 6}
+    return (
+        build_generator("resnet", seed=0, **kw),
+        build_generator("resnet", seed=1, **kw),
+        build_discriminator(channels=config.train_ndf, seed=2),
+        build_discriminator(channels=config.train_ndf, seed=3),
+    )
+
+
+def _engine_seconds(
+    nets: tuple[nn.Module, ...], batches: list[dict], adam: dict[str, Any], loader: Any = None, iterations: int = 0
+) -> dict[str, float]:
+    """Seconds per engine iteration after the first (warm-up), and the mean data wait per iteration."""
+    from ignite.engine import Events
+
+    from medtranslate.engines import CycleGANTrainer
+
+    g_a, g_b, d_a, d_b = nets
+    kw = {"lr": 2e-4, "betas": (0.5, 0.999), **adam}
+    trainer = CycleGANTrainer(
+        device="cpu",
+        max_epochs=1,
+        train_data_loader=batches if loader is None else loader,
+        epoch_length=iterations or len(batches),
+        g_a=g_a,
+        g_b=g_b,
+        d_a=d_a,
+        d_b=d_b,
+        g_optimizer=torch.optim.Adam([*g_a.parameters(), *g_b.parameters()], **kw),
+        d_optimizer=torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], **kw),
+        lambda_identity=0.0,
+    )
+    marks: dict[str, list[float]] = {"done": [], "wait": []}
+    started: list[float] = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda _: marks["done"].append(time.perf_counter()))
+    trainer.add_event_handler(Events.GET_BATCH_STARTED, lambda _: started.append(time.perf_counter()))
+    trainer.add_event_handler(
+        Events.GET_BATCH_COMPLETED, lambda _: marks["wait"].append(time.perf_counter() - started[-1])
+    )
+    trainer.run()
+    done = marks["done"]
+    return {
+        "seconds": (done[-1] - done[0]) / (len(done) - 1),
+        "data_wait_s": statistics.mean(marks["wait"][1:]),
+    }
+
+
+def bench_training(config: BenchConfig, limit_gflops: float) -> list[dict]:
+    """Rows for one CycleGAN iteration: the reference loop (baseline), the engine with Adam variants and layouts."""
+    torch.manual_seed(0)
+    n = config.train_iterations + 1
+    batches = _train_batches(config, n)
+    initial = _train_networks(config)
+
+    def fresh() -> tuple[nn.Module, ...]:
+        return tuple(copy.deepcopy(net) for net in initial)
+
+    def reference() -> float:
+        pairs: Iterator = iter([(b["ct"], b["mri"]) for b in batches])
+        nets = fresh()
+        reference_train_loop(pairs, 1, *nets)  # warm-up iteration, as the engine's first is not timed
+        start = time.perf_counter()
+        reference_train_loop(pairs, n - 1, *nets)
+        return (time.perf_counter() - start) / (n - 1)
+
+    def channels_last() -> tuple[nn.Module, ...]:
+        return tuple(net.to(memory_format=torch.channels_last) for net in fresh())
+
+    flops_nets = fresh()
+    flops = count_flops(lambda: reference_train_loop(iter([(batches[0]["ct"], batches[0]["mri"])]), 1, *flops_nets))
+    variants: dict[str, Callable[[], dict[str, float]]] = {
+        "reference loop (eager fp32)": lambda: {"seconds": reference()},
+        "CycleGANTrainer, Adam default (train.json)": lambda: _engine_seconds(fresh(), batches, {}),
+        "CycleGANTrainer, Adam foreach=True": lambda: _engine_seconds(fresh(), batches, {"foreach": True}),
+        "CycleGANTrainer, Adam fused=True": lambda: _engine_seconds(fresh(), batches, {"fused": True}),
+        "CycleGANTrainer, channels_last": lambda: _engine_seconds(channels_last(), batches, {}),
+    }
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    for _ in range(config.repeats):
+        for name, fn in variants.items():
+            results[name].append(fn())
+    base = statistics.median(r["seconds"] for r in results["reference loop (eager fp32)"])
+    rows = []
+    for name, runs in results.items():
+        extra = {"data_wait_s": statistics.median(r["data_wait_s"] for r in runs)} if "data_wait_s" in runs[0] else {}
+        rows.append(_row(name, statistics.median(r["seconds"] for r in runs), base, flops, limit_gflops, **extra))
+    if config.data_wait_iterations:
+        rows.append(_data_wait_row(config, initial, base, flops, limit_gflops))
+    return rows
+
+
+def _data_wait_row(config: BenchConfig, initial: tuple[nn.Module, ...], base: float, flops: int, limit: float) -> dict:
+    """The engine fed by the bundle's data pipeline (phantom volumes, ``CacheDataset``, ``num_workers=0``)."""
+    from monai.data import DataLoader
+    from monai.utils import set_determinism
+
+    from medtranslate.data.loaders import resolve_dataset, train_dataset
+
+    set_determinism(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = resolve_dataset("", tmp, n_unpaired=4, n_paired=0)
+        dataset = train_dataset(
+            root,
+            image_size=config.train_size,
+            window="head",
+            length=config.train_batch * (config.data_wait_iterations + 1),
+        )
+        loader = DataLoader(dataset, batch_size=config.train_batch, shuffle=True, drop_last=True, num_workers=0)
+        out = _engine_seconds(
+            tuple(copy.deepcopy(n) for n in initial), [], {}, loader=loader, iterations=config.data_wait_iterations
+        )
+    set_determinism(None)
+    return _row("CycleGANTrainer on train_dataset (phantom, CacheDataset)", out["seconds"], base, flops, limit,
+                data_wait_s=out["data_wait_s"])  # fmt: skip
+
+
+def _subprocess(args: list[str]) -> dict:
+    root = str(Path(__file__).resolve().parents[1])  # benchmarks/ is not installed: run it from the checkout
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-m", "benchmarks.memory", *args], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmarks.memory {' '.join(args)} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_memory(config: BenchConfig) -> list[dict]:
+    """Peak RSS above the process's footprint with its model built: volume translation and training cases."""
+    rows = []
+    if config.memory_shape is not None:
+        x, y, z = config.memory_shape
+        rows.append(_subprocess(["translate", str(x), str(y), str(z), "--ngf", str(config.memory_ngf)]))
+    for size, batch, ngf, ndf in config.train_memory:
+        rows.append(_subprocess(["train", str(size), str(batch), "--ngf", str(ngf), "--ndf", str(ndf)]))
+    return rows
+
+
+def run_benchmarks(config: BenchConfig) -> dict[str, Any]:
+    """Every measurement of ``config`` in one process (memory in subprocesses); a JSON-ready dict."""
+    start = time.perf_counter()
+    limits = machine_limits()
+    limit = limits["conv3x3_256_gflops"]
+    result = {
+        "config": asdict(config),
+        "machine": {"cpu": _cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, **limits},
+        "inference": bench_inference(config, limit),
+        "training": bench_training(config, limit),
+        "memory": bench_memory(config),
+    }
+    result["wall_s"] = time.perf_counter() - start
+    return result
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"

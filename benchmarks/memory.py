@@ -1,0 +1,122 @@
+"""Peak memory of one job in a fresh process: ``python -m benchmarks.memory translate X Y Z`` or ``train S B``.
+
+The process imports everything and builds its networks (``translate`` also runs one slice) first; its resident
+size then is the *base* and the kernel's high-water mark is reset (``/proc/self/clear_refs``). The job's figure
+is the new high-water mark (``VmHWM``) minus the base, printed as one JSON line. For ``translate`` the input
+volume (float32, in [-1, 1]) is allocated after the base, so the ratio ``(peak - base) / volume_bytes`` counts
+the input, the output and the working set (target: below 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+
+import torch
+
+__all__ = ["main", "peak_rss_bytes", "reset_peak", "rss_bytes"]
+
+
+def reset_peak() -> int:
+    """Reset the kernel's peak resident size of this process to its current size (Linux ≥ 4.0); return that size."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return rss_bytes()
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident set size since the last :func:`reset_peak` (``VmHWM``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("VmHWM missing from /proc/self/status")
+
+
+def rss_bytes() -> int:
+    """The process's current resident set size (``/proc/self/statm``)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def _translate(x: int, y: int, z: int, ngf: int, batch: int) -> dict:
+    from medtranslate.inference import SliceTranslator
+    from medtranslate.networks import build_generator
+
+    net = build_generator("resnet", seed=0, channels=ngf, num_res_blocks=6).eval()
+    translator = SliceTranslator(net, image_size=256, sw_batch_size=batch, device="cpu")
+    with torch.inference_mode():
+        translator(torch.zeros(1, 256, 256, 1))  # first-call allocations belong to the model, not the volume
+    base = reset_peak()
+    volume = torch.rand(1, x, y, z) * 2 - 1
+    out = translator(volume)
+    peak = peak_rss_bytes()
+    volume_bytes = volume.numel() * 4
+    model_bytes = sum(p.numel() * p.element_size() for p in net.parameters())
+    return {
+        "name": f"translate {x}×{y}×{z} (ngf {ngf}, batch {batch})",
+        "peak_above_base_bytes": peak - base,
+        "volume_bytes": volume_bytes,
+        "model_bytes": model_bytes,
+        "ratio_to_volume": (peak - base) / volume_bytes,
+        "output_shape": list(out.shape),
+    }
+
+
+def _train(size: int, batch: int, ngf: int, ndf: int) -> dict:
+    from medtranslate.engines import CycleGANTrainer
+    from medtranslate.networks import build_discriminator, build_generator
+
+    g_a = build_generator("resnet", seed=0, channels=ngf, num_res_blocks=6)
+    g_b = build_generator("resnet", seed=1, channels=ngf, num_res_blocks=6)
+    d_a, d_b = build_discriminator(channels=ndf, seed=2), build_discriminator(channels=ndf, seed=3)
+    g = torch.Generator().manual_seed(0)
+    shape = (batch, 1, size, size)
+    batches = [{"ct": torch.rand(shape, generator=g), "mri": torch.rand(shape, generator=g)} for _ in range(2)]
+    trainer = CycleGANTrainer(
+        device="cpu",
+        max_epochs=1,
+        train_data_loader=batches,
+        g_a=g_a,
+        g_b=g_b,
+        d_a=d_a,
+        d_b=d_b,
+        g_optimizer=torch.optim.Adam([*g_a.parameters(), *g_b.parameters()], 2e-4, betas=(0.5, 0.999)),
+        d_optimizer=torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], 2e-4, betas=(0.5, 0.999)),
+        lambda_identity=0.0,
+    )
+    base = reset_peak()
+    trainer.run()
+    params = sum(p.numel() * 4 for net in (g_a, g_b, d_a, d_b) for p in net.parameters())
+    return {
+        "name": f"train {size}², batch {batch} (ngf {ngf}, ndf {ndf})",
+        "peak_above_base_bytes": peak_rss_bytes() - base,
+        "parameter_bytes": params,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Parse ``argv``, run the job, print and return its JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__)
+    sub = parser.add_subparsers(dest="job", required=True)
+    t = sub.add_parser("translate")
+    t.add_argument("shape", type=int, nargs=3)
+    t.add_argument("--ngf", type=int, default=64)
+    t.add_argument("--batch", type=int, default=8)
+    r = sub.add_parser("train")
+    r.add_argument("size", type=int)
+    r.add_argument("batch", type=int)
+    r.add_argument("--ngf", type=int, default=64)
+    r.add_argument("--ndf", type=int, default=64)
+    args = parser.parse_args(argv)
+    if args.job == "translate":
+        result = _translate(*args.shape, ngf=args.ngf, batch=args.batch)
+    else:
+        result = _train(args.size, args.batch, args.ngf, args.ndf)
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

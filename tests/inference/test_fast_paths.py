@@ -1,0 +1,64 @@
+"""SliceTranslator's faster paths agree with the eager fp32 path; device-dependent choices follow the device type.
+
+Tolerances (max abs difference on outputs in (-1, 1), tiny ResNet generator): channels_last ≤ 1e-5 (the same
+kernels in another memory order), ``torch.compile`` with freezing ≤ 1e-4 (fused, reordered reductions). The
+ONNX Runtime path lives in ``benchmarks`` and is checked (≤ 1e-4) in ``tests/test_benchmarks.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from medtranslate.inference.volume import SliceTranslator
+from medtranslate.networks import ResNetGenerator
+
+CHANNELS_LAST_ATOL = 1e-5
+COMPILED_ATOL = 1e-4
+
+
+def _net(seed: int = 0) -> ResNetGenerator:
+    torch.manual_seed(seed)
+    return ResNetGenerator(channels=4, num_res_blocks=1).eval()
+
+
+@pytest.fixture(scope="module")
+def volume() -> torch.Tensor:
+    g = torch.Generator().manual_seed(3)
+    return torch.rand(1, 40, 28, 5, generator=g) * 2 - 1  # resized and padded to 32², several batches
+
+
+@pytest.fixture(scope="module")
+def eager(volume: torch.Tensor) -> torch.Tensor:
+    return SliceTranslator(_net(), image_size=32, sw_batch_size=2, device="cpu", channels_last=False)(volume)
+
+
+def test_eager_cpu_keeps_the_default_layout_and_fp32() -> None:
+    net = _net()
+    translator = SliceTranslator(net, image_size=32, device="cpu", amp=True)
+    assert not translator.channels_last and not translator.amp and not translator.compile
+    assert net.encoder[1].weight.is_contiguous()
+
+
+def test_cuda_selects_channels_last_and_autocast_without_touching_cuda() -> None:
+    net = _net()  # stays on the CPU: only the choices made from the device type are checked
+    translator = SliceTranslator(net, image_size=32, device="cuda", amp=True)
+    assert translator.channels_last and translator.amp
+    conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not SliceTranslator(_net(), image_size=32, device="cuda", amp=False).amp
+
+
+def test_channels_last_agrees_with_eager(volume: torch.Tensor, eager: torch.Tensor) -> None:
+    out = SliceTranslator(_net(), image_size=32, sw_batch_size=2, device="cpu", channels_last=True)(volume)
+    assert out.shape == volume.shape and out.is_contiguous()
+    assert (out - eager).abs().max() <= CHANNELS_LAST_ATOL
+
+
+@pytest.mark.slow  # inductor's first compile of even a tiny generator takes 10-40 s on a shared 2-core machine
+def test_compiled_agrees_with_eager(volume: torch.Tensor, eager: torch.Tensor) -> None:
+    translator = SliceTranslator(_net(), image_size=32, sw_batch_size=5, device="cpu", compile=True)
+    assert translator.channels_last  # the compiled path defaults to NHWC, its fastest layout on CPU
+    out = translator(volume)
+    assert (out - eager).abs().max() <= COMPILED_ATOL
+    assert torch.equal(translator(volume), out)  # a second call reuses the compiled graph

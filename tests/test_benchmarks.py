@@ -1,0 +1,89 @@
+"""The benchmark machinery on a micro configuration: structure only (ratios present and positive), never timings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ lives in the checkout, outside the installed package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import __main__ as cli  # noqa: E402
+from benchmarks import memory  # noqa: E402
+from benchmarks.measure import MICRO, OnnxGenerator, count_flops, run_benchmarks  # noqa: E402
+from benchmarks.reference import ReferencePool, reference_test_loop, reference_train_loop  # noqa: E402
+from medtranslate.networks import ResNetGenerator, build_discriminator  # noqa: E402
+
+#: ONNX Runtime against eager fp32 on a tiny generator (max abs difference, outputs in (-1, 1))
+ONNX_ATOL = 1e-4
+#: the micro run without its two subprocesses (tested in-process below)
+IN_PROCESS = dataclasses.replace(MICRO, memory_shape=None, train_memory=())
+
+
+@pytest.fixture(scope="module")
+def micro_result() -> dict:
+    torch.manual_seed(0)
+    return run_benchmarks(IN_PROCESS)
+
+
+def test_every_figure_is_a_positive_ratio(micro_result: dict) -> None:
+    assert micro_result["machine"]["conv3x3_256_gflops"] > 0 and micro_result["machine"]["matmul_gflops"] > 0
+    for section in ("inference", "training"):
+        rows = micro_result[section]
+        assert rows[0]["name"].startswith("reference loop") and rows[0]["vs_baseline"] == pytest.approx(1.0)
+        assert len(rows) >= 4
+        for row in rows:
+            assert row["seconds"] > 0 and row["vs_baseline"] > 0 and row["of_limit"] > 0
+    assert any("ONNX" in row["name"] for row in micro_result["inference"])
+    assert all(row["data_wait_s"] >= 0 for row in micro_result["training"][1:])
+
+
+def test_table_and_json_from_the_command_line(
+    micro_result: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(cli, "run_benchmarks", lambda config: {**micro_result, "config": dataclasses.asdict(config)})
+    out = tmp_path / "bench.json"
+    cli.main(["--micro", "--json", str(out)])
+    table = capsys.readouterr().out
+    assert "÷ baseline" in table and "of limit" in table and "reference loop" in table
+    assert json.loads(out.read_text())["config"]["name"] == "micro"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["translate", "40", "24", "3", "--ngf", "2", "--batch", "2"], ["train", "32", "1", "--ngf", "2", "--ndf", "2"]],
+)
+def test_memory_jobs_report_a_peak(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    result = memory.main(argv)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
+    assert result["peak_above_base_bytes"] >= 0
+    if argv[0] == "translate":
+        assert result["output_shape"] == [1, 40, 24, 3] and result["ratio_to_volume"] >= 0
+
+
+def test_onnx_runtime_agrees_with_eager() -> None:
+    torch.manual_seed(0)
+    net = ResNetGenerator(channels=4, num_res_blocks=1).eval()
+    x = torch.rand(1, 1, 32, 32) * 2 - 1
+    with torch.inference_mode():
+        expected = net(x)
+    assert (OnnxGenerator(net, x, threads=1)(x) - expected).abs().max() <= ONNX_ATOL
+
+
+def test_reference_loops_run_and_count_flops() -> None:
+    torch.manual_seed(0)
+    g_a, g_b = ResNetGenerator(channels=2, num_res_blocks=1), ResNetGenerator(channels=2, num_res_blocks=1)
+    d_a, d_b = build_discriminator(channels=2, seed=0), build_discriminator(channels=2, seed=1)
+    batch = (torch.rand(2, 1, 32, 32) * 2 - 1, torch.rand(2, 1, 32, 32) * 2 - 1)
+    log = reference_train_loop(iter([batch, batch]), 2, g_a, g_b, d_a, d_b, lambda_identity=0.5, pool_size=1)
+    assert len(log) == 2 and set(log[0]) == {"G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"}
+    assert len(ReferencePool(1).query(batch[0])) == 2
+    out = reference_test_loop(g_a, batch[0])
+    assert out.shape == batch[0].shape
+    assert count_flops(lambda: g_a(batch[0][:1])) > 0
