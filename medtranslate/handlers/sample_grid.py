@@ -70,7 +70,11 @@ def make_sample_grid(columns: Sequence[torch.Tensor], titles: Sequence[str] | No
 
 
 def save_sample_grid(
-    path: str | os.PathLike, columns: Sequence[torch.Tensor], titles: Sequence[str] | None = GRID_COLUMNS, pad: int = 2
+    path: str | os.PathLike,
+    columns: Sequence[torch.Tensor],
+    titles: Sequence[str] | None = GRID_COLUMNS,
+    pad: int = 2,
+    min_tile: int = 128,
 ) -> np.ndarray:
     """
     Write :func:`make_sample_grid`'s output as an 8-bit grayscale PNG, atomically.
@@ -80,11 +84,16 @@ def save_sample_grid(
         columns: see :func:`make_sample_grid`.
         titles: see :func:`make_sample_grid`; defaults to :data:`GRID_COLUMNS`.
         pad: see :func:`make_sample_grid`.
+        min_tile: small images are enlarged by an integer factor (nearest neighbour, so pixels stay visible as
+            pixels) until each tile is at least this many pixels wide, so titles fit and details can be seen.
 
     Returns:
         the grid array written.
 
     """
+    factor = max(1, -(-min_tile // min(columns[0].shape[2:]))) if columns else 1
+    if factor > 1:
+        columns = [c.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3) for c in columns]
     grid = make_sample_grid(columns, titles, pad)
     buffer = io.BytesIO()
     Image.fromarray(grid).save(buffer, format="PNG")

@@ -24,7 +24,7 @@ def test_grid_layout_and_orientation():
 
 def test_titles_and_png(tmp_path):
     cols = [torch.zeros(3, 1, 16, 16)] * 4
-    path = save_sample_grid(tmp_path / "samples" / "epoch_001.png", cols)
+    path = save_sample_grid(tmp_path / "samples" / "epoch_001.png", cols, min_tile=16)
     assert path.shape == (HEADER_HEIGHT + 3 * 16 + 4 * 2, 4 * 16 + 5 * 2)
     files = list((tmp_path / "samples").iterdir())
     assert [f.name for f in files] == ["epoch_001.png"]
@@ -33,3 +33,11 @@ def test_titles_and_png(tmp_path):
         assert (np.asarray(image)[:HEADER_HEIGHT] < 255).any()  # title text drawn
     with pytest.raises(ValueError):
         make_sample_grid([torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 5)])
+
+
+def test_small_tiles_are_enlarged_by_whole_pixels(tmp_path):
+    tile = torch.linspace(-1, 1, 16 * 16).reshape(1, 1, 16, 16)
+    grid = save_sample_grid(tmp_path / "g.png", [tile, tile], ("a", "b"), min_tile=64)  # 16 px → ×4
+    assert grid.shape == (HEADER_HEIGHT + 64 + 2 * 2, 2 * 64 + 3 * 2)
+    block = grid[HEADER_HEIGHT + 2 : HEADER_HEIGHT + 6, 2:6]
+    assert (block == block[0, 0]).all()  # one source pixel → a 4×4 block

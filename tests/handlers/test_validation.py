@@ -62,5 +62,5 @@ def test_handler_on_trainer_writes_grid_tensorboard_and_metrics(make_run, tmp_pa
     png = tmp_path / "samples" / "epoch_002.png"
     with Image.open(png) as image:
         # 4 columns of 16 px + 5 gaps of 2 px; 14 px titles + 4 rows of 16 px + 5 gaps
-        assert image.size == (4 * 16 + 5 * 2, 14 + 4 * 16 + 5 * 2) and image.mode == "L"
+        assert image.size == (4 * 128 + 5 * 2, 14 + 4 * 128 + 5 * 2) and image.mode == "L"  # 16 px tiles ×8
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
