@@ -5,7 +5,7 @@
   FLOPs (``torch.utils.flop_counter.FlopCounterMode``) ÷ the conv throughput; "of limit" is that bound ÷ the
   measured time (1.0 = running at the conv's speed).
 * **Inference.** :func:`benchmarks.reference.reference_test_loop` (eager fp32, one slice at a time) against
-  :class:`medtranslate.inference.SliceTranslator` in its variants and an ONNX Runtime session, on one
+  :class:`medtranslate.inference.SliceTranslator` with each of its backends, on one
   ``S×S×N`` volume (in-plane size = model size, so neither side resamples).
 * **Training.** :func:`benchmarks.reference.reference_train_loop` against ``CycleGANTrainer`` iterations on
   the same in-memory batches, same initial weights; the engine's data wait is measured on the real
@@ -20,7 +20,6 @@ slow drifts of the machine hit all of them alike.
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 import statistics
@@ -44,7 +43,6 @@ __all__ = [
     "MICRO",
     "QUICK",
     "BenchConfig",
-    "OnnxGenerator",
     "bench_inference",
     "bench_memory",
     "bench_training",
@@ -73,8 +71,9 @@ class BenchConfig:
         train_ndf: training discriminator width.
         train_iterations: timed iterations per training variant (after one warm-up iteration).
         data_wait_iterations: iterations of the engine on the real phantom ``train_dataset`` (0 skips).
-        memory_shape: volume translated in the memory subprocess (None skips).
-        memory_ngf: generator width in the memory subprocess.
+        memory_shape: volume translated in the memory subprocesses (None skips).
+        memory_ngf: generator width in the memory subprocesses.
+        memory_backends: ``SliceTranslator`` backends whose translation memory is measured.
         train_memory: ``(size, batch, ngf, ndf)`` cases of the training memory subprocess.
     """
 
@@ -94,6 +93,7 @@ class BenchConfig:
     data_wait_iterations: int = 10
     memory_shape: tuple[int, int, int] | None = (512, 512, 300)
     memory_ngf: int = 8
+    memory_backends: tuple[str, ...] = ("eager",)
     train_memory: tuple[tuple[int, int, int, int], ...] = field(default_factory=tuple)
 
 
@@ -105,8 +105,8 @@ MICRO = BenchConfig(
 )  # fmt: skip
 #: ``--quick``: the paper's generator on a 256×256×4 volume; the bundle's default training recipe (64², batch 4)
 QUICK = BenchConfig(
-    "quick", image_size=256, slices=4, ngf=64, n_blocks=6, repeats=2, train_iterations=4, data_wait_iterations=8,
-    memory_shape=(512, 512, 300), memory_ngf=8, train_memory=((64, 4, 16, 32), (128, 4, 16, 32), (256, 1, 16, 32)),
+    "quick", image_size=256, slices=4, ngf=64, n_blocks=6, repeats=2, train_iterations=3, data_wait_iterations=8,
+    memory_shape=(512, 512, 300), memory_ngf=8, train_memory=((64, 4, 16, 32),),
 )  # fmt: skip
 #: full mode: the paper's generator on 256×256×160, the paper's training size with ngf 64
 FULL = BenchConfig(
@@ -134,41 +134,24 @@ def count_flops(fn: Callable[[], Any]) -> int:
 
 
 def machine_limits(repeats: int = 5) -> dict[str, float]:
-    """The machine's fp32 GFLOP/s on a 3×3 conv (256 → 256 channels, 64², batch 1) and a 2048² matmul."""
+    """The machine's best fp32 GFLOP/s (of ``repeats``) on a 3×3 conv (256 → 256 channels, 64², batch 1) in the
+    default (NCHW) and the ``channels_last`` layout, and on a 2048² matmul. The larger conv figure is the limit."""
     conv = nn.Conv2d(256, 256, 3, padding=1).eval()
     x = torch.randn(1, 256, 64, 64)
+    conv_nhwc = copy.deepcopy(conv).to(memory_format=torch.channels_last)
+    x_nhwc = x.contiguous(memory_format=torch.channels_last)
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    out = {}
     with torch.inference_mode():
         conv_flops = count_flops(lambda: conv(x))
-        conv(x)
-        conv_s = min(_median_time(lambda: conv(x), 1) for _ in range(repeats))
-        torch.mm(a, b)
-        mm_s = min(_median_time(lambda: torch.mm(a, b), 1) for _ in range(repeats))
-    return {"conv3x3_256_gflops": conv_flops / conv_s / 1e9, "matmul_gflops": 2 * 2048**3 / mm_s / 1e9}
-
-
-class OnnxGenerator:
-    """A generator exported to ONNX and run by ONNX Runtime on CPU, called like the module (tensor in and out).
-
-    Args:
-        network: the generator (evaluated in fp32).
-        example: an input of the batch shape to export with (the batch size is fixed by it).
-        threads: intra-op threads of the session (default: ``torch.get_num_threads()``).
-    """
-
-    def __init__(self, network: nn.Module, example: torch.Tensor, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        buffer = io.BytesIO()
-        torch.onnx.export(network.eval(), (example,), buffer, dynamo=False, input_names=["x"], output_names=["y"])
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.session.run(["y"], {"x": x.detach().cpu().contiguous().numpy()})[0]
-        return torch.from_numpy(out)
+        for key, fn, flops in (
+            ("conv3x3_256_gflops", lambda: conv(x), conv_flops),
+            ("conv3x3_256_channels_last_gflops", lambda: conv_nhwc(x_nhwc), conv_flops),
+            ("matmul_gflops", lambda: torch.mm(a, b), 2 * 2048**3),
+        ):
+            fn()
+            out[key] = flops / min(_median_time(fn, 1) for _ in range(repeats)) / 1e9
+    return out
 
 
 def _generator(ngf: int, n_blocks: int, seed: int = 0) -> nn.Module:
@@ -200,8 +183,8 @@ def bench_inference(config: BenchConfig, limit_gflops: float) -> list[dict]:
     net = _generator(config.ngf, config.n_blocks)
     with torch.inference_mode():
         flops = count_flops(lambda: net(slices[:1])) * n
-    variants: dict[str, Callable[[], Any]] = {
-        "reference loop (eager fp32, 1 slice)": lambda: reference_test_loop(net, slices)
+    variants: dict[str, Callable[[torch.Tensor, torch.Tensor], Any]] = {
+        "reference loop (eager fp32, 1 slice)": lambda _, s: reference_test_loop(net, s)
     }
     translators = {
         "SliceTranslator eager, batch 1": SliceTranslator(net, size, sw_batch_size=1, device="cpu"),
@@ -212,24 +195,26 @@ def bench_inference(config: BenchConfig, limit_gflops: float) -> list[dict]:
     }
     extra: dict[str, dict] = {}
     if config.compile:
-        compiled = SliceTranslator(copy.deepcopy(net), size, sw_batch_size=1, device="cpu", compile=True)
+        name = "SliceTranslator compile (freezing, channels_last), batch 1"
+        translators[name] = SliceTranslator(copy.deepcopy(net), size, sw_batch_size=1, device="cpu", backend="compile")
         start = time.perf_counter()
-        compiled(volume[..., :1])
-        extra["SliceTranslator compile (freezing, channels_last), batch 1"] = {"setup_s": time.perf_counter() - start}
-        translators["SliceTranslator compile (freezing, channels_last), batch 1"] = compiled
+        translators[name](volume[..., :1])
+        extra[name] = {"setup_s": time.perf_counter() - start}
     if config.onnx:
+        name = "SliceTranslator onnxruntime, batch 1"
         start = time.perf_counter()
-        ort_net = OnnxGenerator(net, slices[:1])
-        extra["ONNX Runtime in SliceTranslator, batch 1"] = {"setup_s": time.perf_counter() - start}
-        translators["ONNX Runtime in SliceTranslator, batch 1"] = SliceTranslator(ort_net, size, 1, device="cpu")
+        translators[name] = SliceTranslator(net, size, sw_batch_size=1, device="cpu", backend="onnxruntime")
+        extra[name] = {"setup_s": time.perf_counter() - start}
+        name = f"SliceTranslator onnxruntime, batch {min(8, n)}"
+        translators[name] = SliceTranslator(net, size, sw_batch_size=8, device="cpu", backend="onnxruntime")
     for name, translator in translators.items():
-        variants[name] = lambda t=translator: t(volume)
-    for fn in variants.values():  # warm-up: first-call allocations, oneDNN primitive caches
-        fn()
+        variants[name] = lambda v, _, t=translator: t(v)
+    for fn in variants.values():  # warm-up on one slice: first-call allocations, oneDNN primitive caches
+        fn(volume[..., :1], slices[:1])
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(config.repeats):
         for name, fn in variants.items():
-            times[name].append(_median_time(fn, 1))
+            times[name].append(_median_time(lambda f=fn: f(volume, slices), 1))
     base = statistics.median(times[next(iter(variants))])
     return [
         _row(name, statistics.median(t), base, flops, limit_gflops, **extra.get(name, {})) for name, t in times.items()
@@ -348,7 +333,7 @@ def _data_wait_row(config: BenchConfig, initial: tuple[nn.Module, ...], base: fl
 
     set_determinism(0)
     with tempfile.TemporaryDirectory() as tmp:
-        root = resolve_dataset("", tmp, n_unpaired=4, n_paired=0)
+        root = resolve_dataset("", Path(tmp) / "phantom", n_unpaired=4, n_paired=1)
         dataset = train_dataset(
             root,
             image_size=config.train_size,
@@ -378,7 +363,9 @@ def bench_memory(config: BenchConfig) -> list[dict]:
     rows = []
     if config.memory_shape is not None:
         x, y, z = config.memory_shape
-        rows.append(_subprocess(["translate", str(x), str(y), str(z), "--ngf", str(config.memory_ngf)]))
+        for backend in config.memory_backends:
+            args = ["translate", str(x), str(y), str(z), "--ngf", str(config.memory_ngf), "--backend", backend]
+            rows.append(_subprocess(args))
     for size, batch, ngf, ndf in config.train_memory:
         rows.append(_subprocess(["train", str(size), str(batch), "--ngf", str(ngf), "--ndf", str(ndf)]))
     return rows
@@ -387,15 +374,23 @@ def bench_memory(config: BenchConfig) -> list[dict]:
 def run_benchmarks(config: BenchConfig) -> dict[str, Any]:
     """Every measurement of ``config`` in one process (memory in subprocesses); a JSON-ready dict."""
     start = time.perf_counter()
+
+    def progress(section: str) -> None:
+        print(f"[benchmarks {config.name}] {section} at {time.perf_counter() - start:.0f} s", file=sys.stderr)
+
+    progress("machine limits")
     limits = machine_limits()
-    limit = limits["conv3x3_256_gflops"]
-    result = {
+    limit = max(limits["conv3x3_256_gflops"], limits["conv3x3_256_channels_last_gflops"])
+    result: dict[str, Any] = {
         "config": asdict(config),
         "machine": {"cpu": _cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, **limits},
-        "inference": bench_inference(config, limit),
-        "training": bench_training(config, limit),
-        "memory": bench_memory(config),
     }
+    progress("inference")
+    result["inference"] = bench_inference(config, limit)
+    progress("training")
+    result["training"] = bench_training(config, limit)
+    progress("memory")
+    result["memory"] = bench_memory(config)
     result["wall_s"] = time.perf_counter() - start
     return result
 

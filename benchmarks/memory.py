@@ -40,12 +40,12 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
-def _translate(x: int, y: int, z: int, ngf: int, batch: int) -> dict:
+def _translate(x: int, y: int, z: int, ngf: int, batch: int, backend: str) -> dict:
     from medtranslate.inference import SliceTranslator
     from medtranslate.networks import build_generator
 
     net = build_generator("resnet", seed=0, channels=ngf, num_res_blocks=6).eval()
-    translator = SliceTranslator(net, image_size=256, sw_batch_size=batch, device="cpu")
+    translator = SliceTranslator(net, image_size=256, sw_batch_size=batch, device="cpu", backend=backend)
     with torch.inference_mode():
         translator(torch.zeros(1, 256, 256, 1))  # first-call allocations belong to the model, not the volume
     base = reset_peak()
@@ -55,7 +55,7 @@ def _translate(x: int, y: int, z: int, ngf: int, batch: int) -> dict:
     volume_bytes = volume.numel() * 4
     model_bytes = sum(p.numel() * p.element_size() for p in net.parameters())
     return {
-        "name": f"translate {x}×{y}×{z} (ngf {ngf}, batch {batch})",
+        "name": f"translate {x}×{y}×{z} (ngf {ngf}, batch {batch}, {backend})",
         "peak_above_base_bytes": peak - base,
         "volume_bytes": volume_bytes,
         "model_bytes": model_bytes,
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     t.add_argument("shape", type=int, nargs=3)
     t.add_argument("--ngf", type=int, default=64)
     t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--backend", default="eager", help="SliceTranslator backend")
     r = sub.add_parser("train")
     r.add_argument("size", type=int)
     r.add_argument("batch", type=int)
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     r.add_argument("--ndf", type=int, default=64)
     args = parser.parse_args(argv)
     if args.job == "translate":
-        result = _translate(*args.shape, ngf=args.ngf, batch=args.batch)
+        result = _translate(*args.shape, ngf=args.ngf, batch=args.batch, backend=args.backend)
     else:
         result = _train(args.size, args.batch, args.ngf, args.ndf)
     print(json.dumps(result))

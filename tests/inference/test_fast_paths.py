@@ -1,8 +1,8 @@
 """SliceTranslator's faster paths agree with the eager fp32 path; device-dependent choices follow the device type.
 
 Tolerances (max abs difference on outputs in (-1, 1), tiny ResNet generator): channels_last ≤ 1e-5 (the same
-kernels in another memory order), ``torch.compile`` with freezing ≤ 1e-4 (fused, reordered reductions). The
-ONNX Runtime path lives in ``benchmarks`` and is checked (≤ 1e-4) in ``tests/test_benchmarks.py``.
+kernels in another memory order), ``torch.compile`` with freezing ≤ 1e-4 and ONNX Runtime ≤ 1e-4 (fused,
+reordered reductions).
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from medtranslate.errors import ConfigError
 from medtranslate.inference.volume import SliceTranslator
 from medtranslate.networks import ResNetGenerator
 
 CHANNELS_LAST_ATOL = 1e-5
 COMPILED_ATOL = 1e-4
+ONNX_ATOL = 1e-4
 
 
 def _net(seed: int = 0) -> ResNetGenerator:
@@ -36,7 +38,7 @@ def eager(volume: torch.Tensor) -> torch.Tensor:
 def test_eager_cpu_keeps_the_default_layout_and_fp32() -> None:
     net = _net()
     translator = SliceTranslator(net, image_size=32, device="cpu", amp=True)
-    assert not translator.channels_last and not translator.amp and not translator.compile
+    assert not translator.channels_last and not translator.amp and translator.backend == "eager"
     assert net.encoder[1].weight.is_contiguous()
 
 
@@ -57,8 +59,26 @@ def test_channels_last_agrees_with_eager(volume: torch.Tensor, eager: torch.Tens
 
 @pytest.mark.slow  # inductor's first compile of even a tiny generator takes 10-40 s on a shared 2-core machine
 def test_compiled_agrees_with_eager(volume: torch.Tensor, eager: torch.Tensor) -> None:
-    translator = SliceTranslator(_net(), image_size=32, sw_batch_size=5, device="cpu", compile=True)
+    translator = SliceTranslator(_net(), image_size=32, sw_batch_size=5, device="cpu", backend="compile")
     assert translator.channels_last  # the compiled path defaults to NHWC, its fastest layout on CPU
     out = translator(volume)
     assert (out - eager).abs().max() <= COMPILED_ATOL
     assert torch.equal(translator(volume), out)  # a second call reuses the compiled graph
+
+
+def test_onnxruntime_agrees_with_eager(volume: torch.Tensor, eager: torch.Tensor) -> None:
+    pytest.importorskip("onnxruntime")
+    translator = SliceTranslator(_net(), image_size=32, sw_batch_size=2, device="cpu", backend="onnxruntime")
+    assert not translator.channels_last
+    out = translator(volume)  # batches of 2 and a last one of 1: the exported batch axis is dynamic
+    assert out.shape == volume.shape
+    assert (out - eager).abs().max() <= ONNX_ATOL
+
+
+@pytest.mark.parametrize(
+    ("backend", "device", "network"),
+    [("tensorrt", "cpu", _net()), ("onnxruntime", "cuda", _net()), ("onnxruntime", "cpu", torch.neg)],
+)
+def test_unusable_backends_are_refused(backend: str, device: str, network) -> None:
+    with pytest.raises(ConfigError, match="backend"):
+        SliceTranslator(network, image_size=32, device=device, backend=backend)
