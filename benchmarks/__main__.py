@@ -26,7 +26,8 @@ def format_table(result: dict[str, Any]) -> str:
         f"larger is the limit), matmul {m['matmul_gflops']:.1f} GFLOP/s",
         f"config {c['name']}: inference ResNet generator ngf {c['ngf']}, {c['n_blocks']} blocks on "
         f"{c['image_size']}×{c['image_size']}×{c['slices']}; training {c['train_size']}², batch {c['train_batch']}, "
-        f"ngf {c['train_ngf']}, ndf {c['train_ndf']}; median of {c['repeats']} round-robin repeats",
+        f"ngf {c['train_ngf']}, ndf {c['train_ndf']}, {c['train_iterations']} timed iterations; median of "
+        f"{c['repeats']} (inference) / {c['train_repeats']} (training) round-robin repeats",
         "",
         "| workload | variant | seconds | ÷ baseline (speed-up) | of limit (bound ÷ time) | notes |",
         "|---|---|---:|---:|---:|---|",
@@ -49,7 +50,10 @@ def format_table(result: dict[str, Any]) -> str:
         else:
             rel = f"{row['peak_above_base_bytes'] / row['parameter_bytes']:.1f}× the parameters"
         lines.append(f"| {row['name']} | {_mib(row['peak_above_base_bytes'])} | {rel} |")
-    lines.append(f"\nwall time {result['wall_s']:.0f} s")
+    lines.append(
+        f"\nwall time {result['wall_s']:.0f} s; 1-minute load average {result['load_average_start']:.1f} at the start, "
+        f"{result['load_average_end']:.1f} at the end (above the thread count, other processes shared the cores)"
+    )
     return "\n".join(lines)
 
 

@@ -62,7 +62,8 @@ class BenchConfig:
         slices: slices of the inference volume.
         ngf: generator width for inference (64 = the paper's).
         n_blocks: residual blocks of the inference generator.
-        repeats: round-robin repeats (median kept).
+        repeats: round-robin repeats of the inference variants (median kept).
+        train_repeats: round-robin repeats of the training variants (median kept).
         compile: include the ``torch.compile`` (freezing) variant; its compile time is reported separately.
         onnx: include the ONNX Runtime variant.
         train_size: side of the training crops.
@@ -83,6 +84,7 @@ class BenchConfig:
     ngf: int = 64
     n_blocks: int = 6
     repeats: int = 2
+    train_repeats: int = 3
     compile: bool = True
     onnx: bool = True
     train_size: int = 64
@@ -99,21 +101,58 @@ class BenchConfig:
 
 #: seconds-scale configuration for tests (structure only, numbers meaningless)
 MICRO = BenchConfig(
-    "micro", image_size=32, slices=2, ngf=4, n_blocks=1, repeats=1, compile=False, onnx=True, train_size=32,
-    train_batch=2, train_ngf=4, train_ndf=4, train_iterations=1, data_wait_iterations=0, memory_shape=(64, 64, 4),
-    memory_ngf=4, train_memory=((32, 2, 4, 4),),
-)  # fmt: skip
+    "micro",
+    image_size=32,
+    slices=2,
+    ngf=4,
+    n_blocks=1,
+    repeats=1,
+    train_repeats=1,
+    compile=False,
+    onnx=True,
+    train_size=32,
+    train_batch=2,
+    train_ngf=4,
+    train_ndf=4,
+    train_iterations=1,
+    data_wait_iterations=0,
+    memory_shape=(64, 64, 4),
+    memory_ngf=4,
+    train_memory=((32, 2, 4, 4),),
+)
 #: ``--quick``: the paper's generator on a 256×256×4 volume; the bundle's default training recipe (64², batch 4)
 QUICK = BenchConfig(
-    "quick", image_size=256, slices=4, ngf=64, n_blocks=6, repeats=2, train_iterations=3, data_wait_iterations=8,
-    memory_shape=(512, 512, 300), memory_ngf=8, train_memory=((64, 4, 16, 32),),
-)  # fmt: skip
+    "quick",
+    image_size=256,
+    slices=4,
+    ngf=64,
+    n_blocks=6,
+    repeats=2,
+    train_iterations=3,
+    data_wait_iterations=8,
+    memory_shape=(512, 512, 300),
+    memory_ngf=8,
+    train_memory=((64, 4, 16, 32),),
+)
 #: full mode: the paper's generator on 256×256×160, the paper's training size with ngf 64
 FULL = BenchConfig(
-    "full", image_size=256, slices=160, ngf=64, n_blocks=6, repeats=1, train_size=256, train_batch=1, train_ngf=64,
-    train_ndf=64, train_iterations=3, data_wait_iterations=20, memory_shape=(512, 512, 300), memory_ngf=64,
+    "full",
+    image_size=256,
+    slices=160,
+    ngf=64,
+    n_blocks=6,
+    repeats=1,
+    train_repeats=1,
+    train_size=256,
+    train_batch=1,
+    train_ngf=64,
+    train_ndf=64,
+    train_iterations=3,
+    data_wait_iterations=20,
+    memory_shape=(512, 512, 300),
+    memory_ngf=64,
     train_memory=((64, 4, 16, 32), (128, 4, 16, 32), (256, 1, 64, 64), (256, 4, 64, 64)),
-)  # fmt: skip
+)
 
 
 def _median_time(fn: Callable[[], Any], repeats: int) -> float:
@@ -311,7 +350,7 @@ def bench_training(config: BenchConfig, limit_gflops: float) -> list[dict]:
         "CycleGANTrainer, channels_last": lambda: _engine_seconds(channels_last(), batches, {}),
     }
     results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
-    for _ in range(config.repeats):
+    for _ in range(config.train_repeats):
         for name, fn in variants.items():
             results[name].append(fn())
     base = statistics.median(r["seconds"] for r in results["reference loop (eager fp32)"])
@@ -320,12 +359,15 @@ def bench_training(config: BenchConfig, limit_gflops: float) -> list[dict]:
         extra = {"data_wait_s": statistics.median(r["data_wait_s"] for r in runs)} if "data_wait_s" in runs[0] else {}
         rows.append(_row(name, statistics.median(r["seconds"] for r in runs), base, flops, limit_gflops, **extra))
     if config.data_wait_iterations:
-        rows.append(_data_wait_row(config, initial, base, flops, limit_gflops))
+        for workers in (0, 1):
+            rows.append(_data_wait_row(config, initial, base, flops, limit_gflops, workers))
     return rows
 
 
-def _data_wait_row(config: BenchConfig, initial: tuple[nn.Module, ...], base: float, flops: int, limit: float) -> dict:
-    """The engine fed by the bundle's data pipeline (phantom volumes, ``CacheDataset``, ``num_workers=0``)."""
+def _data_wait_row(
+    config: BenchConfig, initial: tuple[nn.Module, ...], base: float, flops: int, limit: float, workers: int
+) -> dict:
+    """The engine fed by the bundle's data pipeline (phantom volumes, ``CacheDataset``) with ``workers`` workers."""
     from monai.data import DataLoader
     from monai.utils import set_determinism
 
@@ -340,13 +382,13 @@ def _data_wait_row(config: BenchConfig, initial: tuple[nn.Module, ...], base: fl
             window="head",
             length=config.train_batch * (config.data_wait_iterations + 1),
         )
-        loader = DataLoader(dataset, batch_size=config.train_batch, shuffle=True, drop_last=True, num_workers=0)
+        loader = DataLoader(dataset, batch_size=config.train_batch, shuffle=True, drop_last=True, num_workers=workers)
         out = _engine_seconds(
             tuple(copy.deepcopy(n) for n in initial), [], {}, loader=loader, iterations=config.data_wait_iterations
         )
     set_determinism(None)
-    return _row("CycleGANTrainer on train_dataset (phantom, CacheDataset)", out["seconds"], base, flops, limit,
-                data_wait_s=out["data_wait_s"])  # fmt: skip
+    name = f"CycleGANTrainer on train_dataset (phantom, CacheDataset, num_workers={workers})"
+    return _row(name, out["seconds"], base, flops, limit, data_wait_s=out["data_wait_s"])
 
 
 def _subprocess(args: list[str]) -> dict:
@@ -384,6 +426,7 @@ def run_benchmarks(config: BenchConfig) -> dict[str, Any]:
     result: dict[str, Any] = {
         "config": asdict(config),
         "machine": {"cpu": _cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, **limits},
+        "load_average_start": os.getloadavg()[0],
     }
     progress("inference")
     result["inference"] = bench_inference(config, limit)
@@ -392,6 +435,7 @@ def run_benchmarks(config: BenchConfig) -> dict[str, Any]:
     progress("memory")
     result["memory"] = bench_memory(config)
     result["wall_s"] = time.perf_counter() - start
+    result["load_average_end"] = os.getloadavg()[0]  # other processes on the machine skew every ratio
     return result
 
 
