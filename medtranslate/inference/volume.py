@@ -10,8 +10,9 @@ the peak is the input, the float32 result and one chunk's working set (``docs/pe
 Speed options (measured in ``docs/performance.md`` with ``python -m benchmarks``): the layout is
 ``channels_last`` on CUDA (and for the compiled path); mixed precision only on CUDA (bf16/fp16 autocast; CPU
 bf16 is emulated and ~290× slower); ``backend="onnxruntime"`` exports the network to ONNX once (a few seconds)
-and runs it with ONNX Runtime on the CPU, the fastest CPU path measured; ``backend="compile"`` runs it through
-``torch.compile`` with inductor freezing (weights folded as constants).
+and runs it with ONNX Runtime on the CPU (as fast as eager on an idle 2-core CPU, 2.1× eager when other
+processes share the cores); ``backend="compile"`` runs it through ``torch.compile`` with inductor freezing
+(weights folded as constants; slower than eager on that CPU).
 """
 
 from __future__ import annotations
