@@ -74,7 +74,7 @@ class BenchConfig:
         data_wait_iterations: iterations of the engine on the real phantom ``train_dataset`` (0 skips).
         memory_shape: volume translated in the memory subprocesses (None skips).
         memory_ngf: generator width in the memory subprocesses.
-        memory_backends: ``SliceTranslator`` backends whose translation memory is measured.
+        memory_translate: ``(backend, batch)`` of each ``SliceTranslator`` whose translation memory is measured.
         train_memory: ``(size, batch, ngf, ndf)`` cases of the training memory subprocess.
     """
 
@@ -95,7 +95,7 @@ class BenchConfig:
     data_wait_iterations: int = 10
     memory_shape: tuple[int, int, int] | None = (512, 512, 300)
     memory_ngf: int = 8
-    memory_backends: tuple[str, ...] = ("eager",)
+    memory_translate: tuple[tuple[str, int], ...] = (("eager", 8),)
     train_memory: tuple[tuple[int, int, int, int], ...] = field(default_factory=tuple)
 
 
@@ -132,6 +132,7 @@ QUICK = BenchConfig(
     data_wait_iterations=8,
     memory_shape=(512, 512, 300),
     memory_ngf=8,
+    memory_translate=(("eager", 8), ("eager", 1)),
     train_memory=((64, 4, 16, 32),),
 )
 #: full mode: the paper's generator on 256×256×160, the paper's training size with ngf 64
@@ -151,6 +152,7 @@ FULL = BenchConfig(
     data_wait_iterations=20,
     memory_shape=(512, 512, 300),
     memory_ngf=64,
+    memory_translate=(("eager", 8), ("eager", 1), ("onnxruntime", 1)),
     train_memory=((64, 4, 16, 32), (128, 4, 16, 32), (256, 1, 64, 64), (256, 4, 64, 64)),
 )
 
@@ -405,9 +407,9 @@ def bench_memory(config: BenchConfig) -> list[dict]:
     rows = []
     if config.memory_shape is not None:
         x, y, z = config.memory_shape
-        for backend in config.memory_backends:
-            args = ["translate", str(x), str(y), str(z), "--ngf", str(config.memory_ngf), "--backend", backend]
-            rows.append(_subprocess(args))
+        for backend, batch in config.memory_translate:
+            args = ["translate", str(x), str(y), str(z), "--ngf", str(config.memory_ngf), "--batch", str(batch)]
+            rows.append(_subprocess([*args, "--backend", backend]))
     for size, batch, ngf, ndf in config.train_memory:
         rows.append(_subprocess(["train", str(size), str(batch), "--ngf", str(ngf), "--ndf", str(ndf)]))
     return rows
