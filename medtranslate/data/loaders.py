@@ -87,8 +87,10 @@ def train_dataset(
         for domain, items in load_datalist(dataset_dir, "training").items()
     }
     common = {"image_size": image_size, "load_size": load_size, "flip_prob": flip_prob, "affine_prob": affine_prob}
-    ct = Compose([LoadMedicalImaged("ct"), ct_transforms("ct", window=window, track_meta=False, **common)])
-    mri = Compose([LoadMedicalImaged("mri"), mri_transforms("mri", track_meta=False, **common)])
+    # one flat Compose per domain: CacheDataset caches up to the first random transform of the top-level list,
+    # and a nested Compose counts as random, which would leave orientation/intensity/masking uncached
+    ct = Compose([LoadMedicalImaged("ct"), *ct_transforms("ct", window=window, track_meta=False, **common).transforms])
+    mri = Compose([LoadMedicalImaged("mri"), *mri_transforms("mri", track_meta=False, **common).transforms])
     return UnpairedDataset(lists["ct"], lists["mri"], ct, mri, length=length, seed=seed, cache_rate=cache_rate)
 
 
