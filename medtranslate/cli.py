@@ -86,7 +86,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         args.output,
         network,
         image_size=settings.image_size,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or (1 if settings.device.type == "cpu" else 8),
         device=settings.device,
         window=settings.window,
         export=exports,
@@ -192,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--window", default=None, help="CT window preset the model was trained with (config's)")
     tr.add_argument("--image-size", type=int, default=None, help="training slice size (config's)")
     tr.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="PNG bit depth")
-    tr.add_argument("--batch-size", type=int, default=8, help="slices per forward pass")
+    tr.add_argument(
+        "--batch-size", type=int, default=None, help="slices per forward pass (1 on CPU, where it is fastest; 8 on GPU)"
+    )
     tr.add_argument("--copy-patient-tags", action="store_true", help="copy patient/study tags into DICOM output")
     tr.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     tr.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the config's)")
