@@ -88,6 +88,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         image_size=settings.image_size,
         batch_size=args.batch_size or (1 if settings.device.type == "cpu" else 8),
         device=settings.device,
+        amp=False if args.fp32 else None,
         window=settings.window,
         export=exports,
         slices=slices,
@@ -198,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--copy-patient-tags", action="store_true", help="copy patient/study tags into DICOM output")
     tr.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     tr.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the config's)")
+    tr.add_argument(
+        "--fp32", action="store_true", help="float32 only (default: bf16/fp16 where the CPU or GPU runs it natively)"
+    )
     tr.set_defaults(func=_cmd_translate)
 
     ev = sub.add_parser(

@@ -64,6 +64,7 @@ def train_dataset(
     cache_rate: float = 1.0,
     length: str | int = "max",
     seed: int = 0,
+    manifest: str | Path | None = None,
 ) -> UnpairedDataset:
     """The unpaired training set: CT and MRI items drawn independently, each with its own augmentation.
 
@@ -80,11 +81,13 @@ def train_dataset(
         cache_rate: fraction of each domain cached by MONAI's ``CacheDataset``.
         length: ``"max"`` (CycleGAN's epoch), ``"min"`` or a number of samples per epoch.
         seed: seeds the pairing and each domain's random transforms.
+        manifest: a manifest JSON listing the items of ``dataset_dir`` to use (e.g. the checked-in
+            ``data_manifests/kaggle_ct2mri.json``, which drops the duplicate MRI); default: every image found.
     """
     load_size = load_size or round(image_size * 286 / 256)
     lists = {
         domain: [{"image": item["image"]} for item in items]  # paths only: hashes etc. don't collate
-        for domain, items in load_datalist(dataset_dir, "training").items()
+        for domain, items in _datalist(dataset_dir, manifest, "training").items()
     }
     common = {"image_size": image_size, "load_size": load_size, "flip_prob": flip_prob, "affine_prob": affine_prob}
     # one flat Compose per domain: CacheDataset caches up to the first random transform of the top-level list,
@@ -92,6 +95,13 @@ def train_dataset(
     ct = Compose([LoadMedicalImaged("ct"), *ct_transforms("ct", window=window, track_meta=False, **common).transforms])
     mri = Compose([LoadMedicalImaged("mri"), *mri_transforms("mri", track_meta=False, **common).transforms])
     return UnpairedDataset(lists["ct"], lists["mri"], ct, mri, length=length, seed=seed, cache_rate=cache_rate)
+
+
+def _datalist(dataset_dir: str | Path, manifest: str | Path | None, split: str) -> dict[str, list[dict[str, str]]]:
+    """The ``split`` of ``manifest`` with its paths under ``dataset_dir``, or of ``dataset_dir`` itself."""
+    if manifest:
+        return load_datalist(manifest, split, dataset_dir=dataset_dir)
+    return load_datalist(dataset_dir, split)
 
 
 def _evenly(items: list, count: int) -> list:
@@ -140,6 +150,7 @@ def validation_dataset(
     image_size: int = 256,
     window: str | Sequence[float] = DEFAULT_CT_WINDOW,
     max_cases: int = 16,
+    manifest: str | Path | None = None,
 ) -> tuple[Dataset, bool]:
     """A fixed validation set and whether it is paired.
 
@@ -154,7 +165,7 @@ def validation_dataset(
     lists = None
     for split in ("validation", "test"):
         try:
-            lists = load_datalist(dataset_dir, split)
+            lists = _datalist(dataset_dir, manifest, split)
         except EmptyInputError:
             continue
         if lists["ct"] and lists["mri"]:

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from medtranslate.engines.losses import lsgan_loss
 from medtranslate.engines.pool import ImagePool
+from medtranslate.precision import autocast_dtype
 
 if TYPE_CHECKING:
     from ignite.engine import Engine, EventEnum
@@ -104,10 +105,12 @@ class CycleGANTrainer(Trainer):
     ``loss_G`` and ``loss_D`` (floats) and the detached images of the batch (:data:`IMAGE_KEYS`). All floats
     come from one host synchronisation per iteration.
 
-    Mixed precision: with ``amp=True`` on CUDA the forward passes run under ``torch.autocast`` in bfloat16
-    when the device supports it (no scaling needed), else in float16 with one ``GradScaler`` per optimiser
-    (``g_scaler``, ``d_scaler``). On other devices ``amp`` is ignored with a warning (CPU bfloat16 is emulated
-    and far slower than float32). Losses are always computed in float32.
+    Mixed precision: with ``amp=True`` the forward passes run under ``torch.autocast`` in the reduced precision
+    the device has natively (:func:`medtranslate.precision.autocast_dtype`): bfloat16 on recent CUDA devices
+    and on CPUs with bf16 instructions (no scaling needed), float16 on older CUDA devices with one
+    ``GradScaler`` per optimiser (``g_scaler``, ``d_scaler``). Where there is none (a CPU without bf16
+    instructions, where it is emulated and slower than float32) ``amp`` is ignored with a warning. Losses are
+    always computed in float32.
 
     Args:
         device: an object representing the device on which to run.
@@ -139,7 +142,7 @@ class CycleGANTrainer(Trainer):
         additional_metrics: more Ignite metrics to attach.
         metric_cmp_fn: compares current and best key metric, default to ``greater than``.
         train_handlers: handlers with an ``attach`` method (e.g. ``StatsHandler``).
-        amp: mixed precision on CUDA (see above). Defaults to False.
+        amp: mixed precision where the device runs it natively (see above). Defaults to False.
         event_names: additional custom Ignite events to register.
         event_to_attr: maps an event to a state attribute.
         optim_set_to_none: ``zero_grad(set_to_none=...)``. Defaults to False.
@@ -183,10 +186,11 @@ class CycleGANTrainer(Trainer):
         amp_kwargs: dict | None = None,
     ) -> None:
         device = torch.device(device)
-        if amp and device.type != "cuda":
+        native = autocast_dtype(device)
+        if amp and native is None and "dtype" not in (amp_kwargs or {}):
             warnings.warn(
-                f"amp=True is ignored on device {device}: mixed precision is used on CUDA only "
-                "(CPU bfloat16 is emulated and much slower than float32).",
+                f"amp=True is ignored on device {device}: it has no native reduced precision "
+                "(bfloat16 would be emulated and slower than float32).",
                 stacklevel=2,
             )
             amp = False
@@ -226,10 +230,8 @@ class CycleGANTrainer(Trainer):
         self.g_scaler: torch.amp.GradScaler | None = None
         self.d_scaler: torch.amp.GradScaler | None = None
         if self.amp:
-            self.amp_dtype = self.amp_kwargs.pop(
-                "dtype", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            )
-            if self.amp_dtype == torch.float16:
+            self.amp_dtype = self.amp_kwargs.pop("dtype", native)
+            if self.amp_dtype == torch.float16 and device.type == "cuda":
                 self.g_scaler = torch.amp.GradScaler("cuda")
                 self.d_scaler = torch.amp.GradScaler("cuda")
 

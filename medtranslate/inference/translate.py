@@ -307,6 +307,7 @@ def translate_path(
     batch_size: int = 8,
     copy_patient_tags: bool = False,
     device: torch.device | str | None = None,
+    amp: bool | None = None,
     protect: Iterable[str | os.PathLike] = (),
     translator: SliceTranslator | None = None,
 ) -> list[Path]:
@@ -329,9 +330,11 @@ def translate_path(
         batch_size: slices per forward pass.
         copy_patient_tags: copy patient/study attributes into the DICOM export (DICOM inputs only).
         device: where the network runs (it is moved there); ``None`` for the network's device.
+        amp: mixed precision (see :class:`SliceTranslator`): ``None`` where the device runs it natively,
+            ``False`` for float32.
         protect: more input paths no output may replace (e.g. the other inputs of a batch).
-        translator: a ready :class:`SliceTranslator` to reuse (then ``network``, ``image_size``, ``batch_size``
-            and ``device`` are not used).
+        translator: a ready :class:`SliceTranslator` to reuse (then ``network``, ``image_size``, ``batch_size``,
+            ``device`` and ``amp`` are not used).
 
     Returns:
         the written files and folders.
@@ -357,7 +360,7 @@ def translate_path(
         check_output_path(targets[name], overwrite=overwrite, protect=guarded)
     if translator is None:
         network = network.to(device) if device is not None else network
-        translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device)
+        translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp)
     mri, mri_ras = translate_image(image, translator, window=window, slices=slices)
     unit = to_display_range(mri, "0-1")
     written: list[Path] = []
@@ -456,6 +459,7 @@ def translate_many(
     image_size: int = 256,
     batch_size: int = 8,
     device: torch.device | str | None = None,
+    amp: bool | None = None,
     raise_on_failure: bool = False,
     **options,
 ) -> TranslationReport:
@@ -473,6 +477,7 @@ def translate_many(
         image_size: the side of the training slices.
         batch_size: slices per forward pass.
         device: where the network runs; ``None`` for the network's device.
+        amp: mixed precision (see :class:`SliceTranslator`): ``None`` where native, ``False`` for float32.
         raise_on_failure: after all inputs, raise an :class:`InputError` listing the failures (the bundle's
             ``run`` uses it so that ``python -m monai.bundle run`` exits non-zero).
         options: passed to :func:`translate_path` (``window``, ``export``, ``slices``, ``bit_depth``,
@@ -486,7 +491,7 @@ def translate_many(
     resolve_window(options.get("window", DEFAULT_CT_WINDOW))
     paths = find_inputs(inputs)
     network = network.to(device) if device is not None else network
-    translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device)
+    translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp)
     report = TranslationReport()
     claimed: dict[str, Path] = {}
     for path in paths:

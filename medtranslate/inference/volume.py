@@ -8,8 +8,10 @@ axial axis so that memory stays bounded for large volumes (a 512×512×300 CT ne
 the peak is the input, the float32 result and one chunk's working set (``docs/performance.md``).
 
 Speed options (measured in ``docs/performance.md`` with ``python -m benchmarks``): the layout is
-``channels_last`` on CUDA (and for the compiled path); mixed precision only on CUDA (bf16/fp16 autocast; CPU
-bf16 is emulated and ~290× slower); ``backend="onnxruntime"`` exports the network to ONNX once (a few seconds)
+``channels_last`` on CUDA (and for the compiled path); mixed precision by default where the device runs it
+natively (:func:`medtranslate.precision.autocast_dtype`: bf16/fp16 on CUDA, bf16 on CPUs with AVX512-BF16 or
+AMX, ~2× float32 there; emulated bf16 on other CPUs is slower and never chosen), within
+:data:`AMP_TOLERANCE` of float32; ``backend="onnxruntime"`` exports the network to ONNX once (a few seconds)
 and runs it with ONNX Runtime on the CPU (as fast as eager on an idle 2-core CPU, 2.1× eager when other
 processes share the cores); ``backend="compile"`` runs it through ``torch.compile`` with inductor freezing
 (weights folded as constants; slower than eager on that CPU).
@@ -31,13 +33,19 @@ from monai.utils import optional_import
 from tqdm.auto import tqdm
 
 from medtranslate.errors import ConfigError, DimensionError
+from medtranslate.precision import autocast_dtype
 
 ort, has_ort = optional_import("onnxruntime")
 
-__all__ = ["BACKENDS", "OnnxRuntimeNetwork", "SliceTranslator", "fit_size"]
+__all__ = ["AMP_TOLERANCE", "BACKENDS", "OnnxRuntimeNetwork", "SliceTranslator", "fit_size"]
 
 #: ``backend`` values of :class:`SliceTranslator`.
 BACKENDS = ("eager", "compile", "onnxruntime")
+
+#: How far mixed-precision output may be from float32 on [-1, 1] (mean and max absolute difference over the
+#: head of a real CT slice with the shipped model; ``tests/inference/test_fast_paths.py``): 2/255 is one grey
+#: level of an 8-bit export.
+AMP_TOLERANCE = {"mean": 2 / 255, "max": 0.25}
 
 
 def fit_size(shape: tuple[int, int], image_size: int) -> tuple[int, int]:
@@ -96,7 +104,8 @@ class SliceTranslator:
         sw_batch_size: slices per forward pass.
         chunk_slices: axial slices resized and translated at a time (bounds the working memory).
         device: where the network runs; defaults to the network's device.
-        amp: run the network under bf16/fp16 autocast on CUDA (ignored on CPU, where it is slower).
+        amp: run the network under autocast in the device's native reduced precision; ``None`` (default) does
+            so wherever there is one (see :func:`medtranslate.precision.autocast_dtype`), ``False`` keeps float32.
         background: value used for padding, the background of the [-1, 1] scale.
         progress: show a progress bar over chunks.
         channels_last: feed the network NHWC batches and convert its parameters to ``channels_last`` in place;
@@ -118,7 +127,7 @@ class SliceTranslator:
         sw_batch_size: int = 8,
         chunk_slices: int = 32,
         device: torch.device | str | None = None,
-        amp: bool = False,
+        amp: bool | None = None,
         background: float = -1.0,
         progress: bool = False,
         channels_last: bool | None = None,
@@ -131,7 +140,8 @@ class SliceTranslator:
         if device is None and isinstance(network, torch.nn.Module):
             device = next(network.parameters()).device
         self.device = torch.device(device or "cpu")
-        self.amp = amp and self.device.type == "cuda"
+        self.amp_dtype = autocast_dtype(self.device) if amp is not False and backend != "onnxruntime" else None
+        self.amp = self.amp_dtype is not None
         self.background = background
         self.progress = progress
         if backend not in BACKENDS:
@@ -178,7 +188,8 @@ class SliceTranslator:
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         freezing = self.backend == "compile"
-        with torch.autocast(self.device.type, enabled=self.amp), inductor_config.patch(freezing=freezing):
+        precision = torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
+        with precision, inductor_config.patch(freezing=freezing):
             out = self._forward(batch)
         return out.float().contiguous()
 

@@ -113,7 +113,8 @@ def test_seeded_runs_are_bitwise_reproducible(make_trainer):
     assert _losses_of_run(third) != losses_1
 
 
-def test_amp_is_ignored_on_cpu_with_a_warning(make_trainer):
+def test_amp_is_ignored_on_a_cpu_without_bf16_with_a_warning(make_trainer, monkeypatch):
+    monkeypatch.setattr("medtranslate.precision.cpu_has_native_bf16", lambda: False)
     with pytest.warns(UserWarning, match="amp=True is ignored"):
         trainer = make_trainer(n_items=2, amp=True)
     assert trainer.amp is False and trainer.g_scaler is None
@@ -121,6 +122,20 @@ def test_amp_is_ignored_on_cpu_with_a_warning(make_trainer):
         warnings.simplefilter("error")
         trainer.run()
     assert "g_scaler" not in trainer.checkpoint_objects()
+
+
+def test_amp_on_cpu_trains_in_bf16_and_stays_close_to_fp32(make_trainer):
+    """Forced bf16 autocast (native or not, the numbers are the same): no scaler, float losses near fp32's."""
+    fp32 = make_trainer(seed=3, max_epochs=2)
+    bf16 = make_trainer(seed=3, max_epochs=2, amp=True, amp_kwargs={"dtype": torch.bfloat16})
+    assert bf16.amp and bf16.amp_dtype == torch.bfloat16 and bf16.g_scaler is None
+    seen = []
+    bf16.g_a.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    losses_fp32, losses_bf16 = _losses_of_run(fp32), _losses_of_run(bf16)
+    assert seen and all(dtype == torch.bfloat16 for dtype in seen)
+    assert len(losses_bf16) == len(losses_fp32) == 4
+    for a, b in zip(losses_fp32, losses_bf16, strict=True):  # the eight weighted components per iteration
+        assert b == pytest.approx(a, rel=0.1, abs=0.02)
 
 
 def test_prepare_batch_strips_metatensors_and_checks_keys():

@@ -2,7 +2,7 @@
 
 Tolerances (max abs difference on outputs in (-1, 1), tiny ResNet generator): channels_last ≤ 1e-5 (the same
 kernels in another memory order), ``torch.compile`` with freezing ≤ 1e-4 and ONNX Runtime ≤ 1e-4 (fused,
-reordered reductions).
+reordered reductions); bf16 autocast within :data:`AMP_TOLERANCE` (mean and max over the image).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from medtranslate.errors import ConfigError
-from medtranslate.inference.volume import SliceTranslator
+from medtranslate.inference.volume import AMP_TOLERANCE, SliceTranslator
 from medtranslate.networks import ResNetGenerator
 
 CHANNELS_LAST_ATOL = 1e-5
@@ -32,14 +32,35 @@ def volume() -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def eager(volume: torch.Tensor) -> torch.Tensor:
-    return SliceTranslator(_net(), image_size=32, sw_batch_size=2, device="cpu", channels_last=False)(volume)
+    return SliceTranslator(_net(), image_size=32, sw_batch_size=2, device="cpu", channels_last=False, amp=False)(
+        volume
+    )
 
 
-def test_eager_cpu_keeps_the_default_layout_and_fp32() -> None:
+@pytest.mark.parametrize("native_bf16", [False, True])
+def test_eager_cpu_keeps_the_layout_and_uses_bf16_only_where_native(native_bf16: bool, monkeypatch) -> None:
+    monkeypatch.setattr("medtranslate.precision.cpu_has_native_bf16", lambda: native_bf16)
     net = _net()
-    translator = SliceTranslator(net, image_size=32, device="cpu", amp=True)
-    assert not translator.channels_last and not translator.amp and translator.backend == "eager"
+    translator = SliceTranslator(net, image_size=32, device="cpu")
+    assert not translator.channels_last and translator.backend == "eager"
+    assert translator.amp is native_bf16 and translator.amp_dtype == (torch.bfloat16 if native_bf16 else None)
     assert net.encoder[1].weight.is_contiguous()
+    assert not SliceTranslator(net, image_size=32, device="cpu", amp=False).amp
+    assert not SliceTranslator(net, image_size=32, device="cpu", backend="onnxruntime").amp  # ORT runs fp32
+
+
+def test_bf16_agrees_with_fp32_within_the_documented_tolerance(
+    volume: torch.Tensor, eager: torch.Tensor, monkeypatch
+) -> None:
+    monkeypatch.setattr("medtranslate.precision.cpu_has_native_bf16", lambda: True)  # emulated here if not native
+    seen = []
+    net = _net()
+    net.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    out = SliceTranslator(net, image_size=32, sw_batch_size=2, device="cpu")(volume)
+    assert seen and all(dtype == torch.bfloat16 for dtype in seen) and out.dtype == torch.float32
+    diff = (out - eager).abs()
+    assert diff.mean() <= AMP_TOLERANCE["mean"] and diff.max() <= AMP_TOLERANCE["max"]
+    assert diff.max() > 0  # it did run in reduced precision
 
 
 def test_cuda_selects_channels_last_and_autocast_without_touching_cuda() -> None:
@@ -52,14 +73,14 @@ def test_cuda_selects_channels_last_and_autocast_without_touching_cuda() -> None
 
 
 def test_channels_last_agrees_with_eager(volume: torch.Tensor, eager: torch.Tensor) -> None:
-    out = SliceTranslator(_net(), image_size=32, sw_batch_size=2, device="cpu", channels_last=True)(volume)
+    out = SliceTranslator(_net(), image_size=32, sw_batch_size=2, device="cpu", channels_last=True, amp=False)(volume)
     assert out.shape == volume.shape and out.is_contiguous()
     assert (out - eager).abs().max() <= CHANNELS_LAST_ATOL
 
 
 @pytest.mark.slow  # inductor's first compile of even a tiny generator takes 10-40 s on a shared 2-core machine
 def test_compiled_agrees_with_eager(volume: torch.Tensor, eager: torch.Tensor) -> None:
-    translator = SliceTranslator(_net(), image_size=32, sw_batch_size=5, device="cpu", backend="compile")
+    translator = SliceTranslator(_net(), image_size=32, sw_batch_size=5, device="cpu", backend="compile", amp=False)
     assert translator.channels_last  # the compiled path defaults to NHWC, its fastest layout on CPU
     out = translator(volume)
     assert (out - eager).abs().max() <= COMPILED_ATOL
