@@ -23,7 +23,13 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [
         f"machine: {m['cpu']}, {m['threads']} threads, torch {m['torch']}; measured limits: 3×3 conv 256 ch "
         f"{m['conv3x3_256_gflops']:.1f} GFLOP/s (channels_last {m['conv3x3_256_channels_last_gflops']:.1f}; the "
-        f"larger is the limit), matmul {m['matmul_gflops']:.1f} GFLOP/s",
+        f"larger is the limit), matmul {m['matmul_gflops']:.1f} GFLOP/s"
+        + (
+            f"; bf16 autocast conv {m['conv3x3_256_bf16_gflops']:.1f} GFLOP/s (channels_last "
+            f"{m['conv3x3_256_channels_last_bf16_gflops']:.1f}), the limit of the bf16 rows"
+            if "conv3x3_256_bf16_gflops" in m
+            else "; no native bf16 on this CPU"
+        ),
         f"config {c['name']}: inference ResNet generator ngf {c['ngf']}, {c['n_blocks']} blocks on "
         f"{c['image_size']}×{c['image_size']}×{c['slices']}; training {c['train_size']}², batch {c['train_batch']}, "
         f"ngf {c['train_ngf']}, ndf {c['train_ndf']}, {c['train_iterations']} timed iterations; median of "

@@ -1,9 +1,11 @@
 """Measurements behind ``python -m benchmarks``: every figure is a ratio against a baseline timed in the same run.
 
 * **Limit.** The machine's own throughput, measured here: a 3×3 convolution on 256 channels at 64² (the
-  ResNet generator's bottleneck conv) and a square fp32 matmul, in GFLOP/s. A workload's *compute bound* is its
-  FLOPs (``torch.utils.flop_counter.FlopCounterMode``) ÷ the conv throughput; "of limit" is that bound ÷ the
-  measured time (1.0 = running at the conv's speed).
+  ResNet generator's bottleneck conv) and a square fp32 matmul, in GFLOP/s; where the CPU has native bf16
+  (:func:`medtranslate.precision.autocast_dtype`) the same conv under bf16 autocast too. A workload's *compute
+  bound* is its FLOPs (``torch.utils.flop_counter.FlopCounterMode``) ÷ the conv throughput *of its precision*
+  (fp32 rows against the fp32 conv, bf16 rows against the bf16 conv); "of limit" is that bound ÷ the measured
+  time (1.0 = running at the conv's speed).
 * **Inference.** :func:`benchmarks.reference.reference_test_loop` (eager fp32, one slice at a time) against
   :class:`medtranslate.inference.SliceTranslator` with each of its backends, on one
   ``S×S×N`` volume (in-plane size = model size, so neither side resamples).
@@ -37,6 +39,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.reference import reference_test_loop, reference_train_loop
+from medtranslate.precision import autocast_dtype
 
 __all__ = [
     "FULL",
@@ -48,6 +51,7 @@ __all__ = [
     "bench_training",
     "count_flops",
     "machine_limits",
+    "precision_limits",
     "run_benchmarks",
 ]
 
@@ -174,9 +178,18 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
+def _bf16(fn: Callable[[], Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return fn()
+
+    return run
+
+
 def machine_limits(repeats: int = 5) -> dict[str, float]:
-    """The machine's best fp32 GFLOP/s (of ``repeats``) on a 3×3 conv (256 → 256 channels, 64², batch 1) in the
-    default (NCHW) and the ``channels_last`` layout, and on a 2048² matmul. The larger conv figure is the limit."""
+    """The machine's best GFLOP/s (of ``repeats``) on a 3×3 conv (256 → 256 channels, 64², batch 1) in the
+    default (NCHW) and the ``channels_last`` layout, fp32 and (on a CPU with native bf16) bf16 autocast, and on
+    a 2048² fp32 matmul. The larger conv figure of each precision is its limit."""
     conv = nn.Conv2d(256, 256, 3, padding=1).eval()
     x = torch.randn(1, 256, 64, 64)
     conv_nhwc = copy.deepcopy(conv).to(memory_format=torch.channels_last)
@@ -185,13 +198,27 @@ def machine_limits(repeats: int = 5) -> dict[str, float]:
     out = {}
     with torch.inference_mode():
         conv_flops = count_flops(lambda: conv(x))
-        for key, fn, flops in (
+        cases = [
             ("conv3x3_256_gflops", lambda: conv(x), conv_flops),
             ("conv3x3_256_channels_last_gflops", lambda: conv_nhwc(x_nhwc), conv_flops),
             ("matmul_gflops", lambda: torch.mm(a, b), 2 * 2048**3),
-        ):
+        ]
+        if autocast_dtype("cpu") == torch.bfloat16:
+            cases += [
+                ("conv3x3_256_bf16_gflops", _bf16(lambda: conv(x)), conv_flops),
+                ("conv3x3_256_channels_last_bf16_gflops", _bf16(lambda: conv_nhwc(x_nhwc)), conv_flops),
+            ]
+        for key, fn, flops in cases:
             fn()
             out[key] = flops / min(_median_time(fn, 1) for _ in range(repeats)) / 1e9
+    return out
+
+
+def precision_limits(limits: dict[str, float]) -> dict[str, float]:
+    """``{"fp32": GFLOP/s, "bf16": GFLOP/s}`` from :func:`machine_limits` (``bf16`` only where measured)."""
+    out = {"fp32": max(limits["conv3x3_256_gflops"], limits["conv3x3_256_channels_last_gflops"])}
+    if "conv3x3_256_bf16_gflops" in limits:
+        out["bf16"] = max(limits["conv3x3_256_bf16_gflops"], limits["conv3x3_256_channels_last_bf16_gflops"])
     return out
 
 
@@ -201,19 +228,22 @@ def _generator(ngf: int, n_blocks: int, seed: int = 0) -> nn.Module:
     return build_generator("resnet", seed=seed, channels=ngf, num_res_blocks=n_blocks).eval()
 
 
-def _row(name: str, seconds: float, base_seconds: float, flops: int, limit_gflops: float, **extra: Any) -> dict:
-    bound = flops / (limit_gflops * 1e9)
+def _row(name: str, seconds: float, base_seconds: float, flops: int, limits: dict[str, float], **extra: Any) -> dict:
+    """One table row; a name containing "bf16" is held against the bf16 limit, any other against fp32's."""
+    precision = "bf16" if "bf16" in name else "fp32"
+    bound = flops / (limits[precision] * 1e9)
     return {
         "name": name,
         "seconds": seconds,
         "vs_baseline": base_seconds / seconds,
         "compute_bound_s": bound,
         "of_limit": bound / seconds,
+        "precision": precision,
         **extra,
     }
 
 
-def bench_inference(config: BenchConfig, limit_gflops: float) -> list[dict]:
+def bench_inference(config: BenchConfig, limits: dict[str, float]) -> list[dict]:
     """Rows for the volume translation variants; the first row is the baseline (ratio 1)."""
     from medtranslate.inference import SliceTranslator
 
@@ -227,17 +257,24 @@ def bench_inference(config: BenchConfig, limit_gflops: float) -> list[dict]:
     variants: dict[str, Callable[[torch.Tensor, torch.Tensor], Any]] = {
         "reference loop (eager fp32, 1 slice)": lambda _, s: reference_test_loop(net, s)
     }
+    fp32 = {"device": "cpu", "amp": False}
     translators = {
-        "SliceTranslator eager, batch 1": SliceTranslator(net, size, sw_batch_size=1, device="cpu"),
-        f"SliceTranslator eager, batch {min(8, n)}": SliceTranslator(net, size, sw_batch_size=8, device="cpu"),
-        "SliceTranslator eager channels_last, batch 1": SliceTranslator(
-            copy.deepcopy(net), size, sw_batch_size=1, device="cpu", channels_last=True
+        "SliceTranslator eager fp32, batch 1": SliceTranslator(net, size, sw_batch_size=1, **fp32),
+        f"SliceTranslator eager fp32, batch {min(8, n)}": SliceTranslator(net, size, sw_batch_size=8, **fp32),
+        "SliceTranslator eager fp32 channels_last, batch 1": SliceTranslator(
+            copy.deepcopy(net), size, sw_batch_size=1, channels_last=True, **fp32
         ),
     }
+    if "bf16" in limits:  # the default where the CPU has native bf16
+        for batch in (1, min(8, n)):
+            name = f"SliceTranslator eager bf16 autocast (default here), batch {batch}"
+            translators[name] = SliceTranslator(net, size, sw_batch_size=batch, device="cpu")
+        name = "SliceTranslator eager bf16 autocast channels_last, batch 1"
+        translators[name] = SliceTranslator(copy.deepcopy(net), size, sw_batch_size=1, device="cpu", channels_last=True)
     extra: dict[str, dict] = {}
     if config.compile:
-        name = "SliceTranslator compile (freezing, channels_last), batch 1"
-        translators[name] = SliceTranslator(copy.deepcopy(net), size, sw_batch_size=1, device="cpu", backend="compile")
+        name = "SliceTranslator compile fp32 (freezing, channels_last), batch 1"
+        translators[name] = SliceTranslator(copy.deepcopy(net), size, sw_batch_size=1, backend="compile", **fp32)
         start = time.perf_counter()
         translators[name](volume[..., :1])
         extra[name] = {"setup_s": time.perf_counter() - start}
@@ -258,7 +295,7 @@ def bench_inference(config: BenchConfig, limit_gflops: float) -> list[dict]:
             times[name].append(_median_time(lambda f=fn: f(volume, slices), 1))
     base = statistics.median(times[next(iter(variants))])
     return [
-        _row(name, statistics.median(t), base, flops, limit_gflops, **extra.get(name, {})) for name, t in times.items()
+        _row(name, statistics.median(t), base, flops, limits, **extra.get(name, {})) for name, t in times.items()
     ]
 
 
@@ -284,7 +321,12 @@ def _train_networks(config: BenchConfig) -> tuple[nn.Module, ...]:
 
 
 def _engine_seconds(
-    nets: tuple[nn.Module, ...], batches: list[dict], adam: dict[str, Any], loader: Any = None, iterations: int = 0
+    nets: tuple[nn.Module, ...],
+    batches: list[dict],
+    adam: dict[str, Any],
+    loader: Any = None,
+    iterations: int = 0,
+    amp: bool = False,
 ) -> dict[str, float]:
     """Seconds per engine iteration after the first (warm-up), and the mean data wait per iteration."""
     from ignite.engine import Events
@@ -305,6 +347,7 @@ def _engine_seconds(
         g_optimizer=torch.optim.Adam([*g_a.parameters(), *g_b.parameters()], **kw),
         d_optimizer=torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], **kw),
         lambda_identity=0.0,
+        amp=amp,
     )
     marks: dict[str, list[float]] = {"done": [], "wait": []}
     started: list[float] = []
@@ -321,7 +364,7 @@ def _engine_seconds(
     }
 
 
-def bench_training(config: BenchConfig, limit_gflops: float) -> list[dict]:
+def bench_training(config: BenchConfig, limits: dict[str, float]) -> list[dict]:
     """Rows for one CycleGAN iteration: the reference loop (baseline), the engine with Adam variants and layouts."""
     torch.manual_seed(0)
     n = config.train_iterations + 1
@@ -351,6 +394,11 @@ def bench_training(config: BenchConfig, limit_gflops: float) -> list[dict]:
         "CycleGANTrainer, Adam fused=True": lambda: _engine_seconds(fresh(), batches, {"fused": True}),
         "CycleGANTrainer, channels_last": lambda: _engine_seconds(channels_last(), batches, {}),
     }
+    if "bf16" in limits:  # --amp True on a CPU with native bf16
+        variants["CycleGANTrainer, bf16 autocast (amp=True)"] = lambda: _engine_seconds(fresh(), batches, {}, amp=True)
+        variants["CycleGANTrainer, bf16 autocast, channels_last"] = lambda: _engine_seconds(
+            channels_last(), batches, {}, amp=True
+        )
     results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     for _ in range(config.train_repeats):
         for name, fn in variants.items():
@@ -359,15 +407,15 @@ def bench_training(config: BenchConfig, limit_gflops: float) -> list[dict]:
     rows = []
     for name, runs in results.items():
         extra = {"data_wait_s": statistics.median(r["data_wait_s"] for r in runs)} if "data_wait_s" in runs[0] else {}
-        rows.append(_row(name, statistics.median(r["seconds"] for r in runs), base, flops, limit_gflops, **extra))
+        rows.append(_row(name, statistics.median(r["seconds"] for r in runs), base, flops, limits, **extra))
     if config.data_wait_iterations:
         for workers in (0, 1):
-            rows.append(_data_wait_row(config, initial, base, flops, limit_gflops, workers))
+            rows.append(_data_wait_row(config, initial, base, flops, limits, workers))
     return rows
 
 
 def _data_wait_row(
-    config: BenchConfig, initial: tuple[nn.Module, ...], base: float, flops: int, limit: float, workers: int
+    config: BenchConfig, initial: tuple[nn.Module, ...], base: float, flops: int, limits: dict[str, float], workers: int
 ) -> dict:
     """The engine fed by the bundle's data pipeline (phantom volumes, ``CacheDataset``) with ``workers`` workers."""
     from monai.data import DataLoader
@@ -390,7 +438,7 @@ def _data_wait_row(
         )
     set_determinism(None)
     name = f"CycleGANTrainer on train_dataset (phantom, CacheDataset, num_workers={workers})"
-    return _row(name, out["seconds"], base, flops, limit, data_wait_s=out["data_wait_s"])
+    return _row(name, out["seconds"], base, flops, limits, data_wait_s=out["data_wait_s"])
 
 
 def _subprocess(args: list[str]) -> dict:
@@ -424,16 +472,16 @@ def run_benchmarks(config: BenchConfig) -> dict[str, Any]:
 
     progress("machine limits")
     limits = machine_limits()
-    limit = max(limits["conv3x3_256_gflops"], limits["conv3x3_256_channels_last_gflops"])
+    by_precision = precision_limits(limits)
     result: dict[str, Any] = {
         "config": asdict(config),
         "machine": {"cpu": _cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, **limits},
         "load_average_start": os.getloadavg()[0],
     }
     progress("inference")
-    result["inference"] = bench_inference(config, limit)
+    result["inference"] = bench_inference(config, by_precision)
     progress("training")
-    result["training"] = bench_training(config, limit)
+    result["training"] = bench_training(config, by_precision)
     progress("memory")
     result["memory"] = bench_memory(config)
     result["wall_s"] = time.perf_counter() - start

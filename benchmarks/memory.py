@@ -55,7 +55,7 @@ def _translate(x: int, y: int, z: int, ngf: int, batch: int, backend: str) -> di
     volume_bytes = volume.numel() * 4
     model_bytes = sum(p.numel() * p.element_size() for p in net.parameters())
     return {
-        "name": f"translate {x}×{y}×{z} (ngf {ngf}, batch {batch}, {backend})",
+        "name": f"translate {x}×{y}×{z} (ngf {ngf}, batch {batch}, {backend}, {'bf16' if translator.amp else 'fp32'})",
         "peak_above_base_bytes": peak - base,
         "volume_bytes": volume_bytes,
         "model_bytes": model_bytes,
