@@ -115,6 +115,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         paired_dir=args.paired,
         unpaired_dir=args.unpaired,
         generator=settings.ckpt_path,
+        generator_b=args.ckpt_b,
         network=settings.network,
         image_size=args.image_size,
         reference=args.reference,
@@ -214,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--paired", default=None, help="paired CT/MRI: Patient_*/CT + T1-MRI slices, or phantom paired/")
     ev.add_argument("--unpaired", default=None, help="unpaired set with a test split (Kaggle layout or manifest)")
     ev.add_argument("--ckpt", default=None, help="model.pt or training checkpoint (default: the bundle's)")
+    ev.add_argument(
+        "--ckpt-b", default=None, help="training checkpoint whose G_B (MRI → CT) draws the reconstructed-CT column"
+    )
     ev.add_argument("--bundle-root", default=None, help="bundle folder (default: bundles/ct2mri)")
     ev.add_argument("--config", default=None, help="inference config (default: <bundle-root>/configs/inference.json)")
     ev.add_argument("--model-image-size", type=int, default=None, help="slice size the model was trained on")

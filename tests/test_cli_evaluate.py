@@ -12,6 +12,8 @@ from medtranslate.cli import main
 from medtranslate.data.phantom import write_phantom_dataset
 from medtranslate.networks import ResNetGenerator
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="module")
 def paired_phantom(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -39,14 +41,18 @@ def _args(out: Path, data: Path, *extra: str) -> list[str]:
 
 def test_evaluate_scores_model_and_baselines(paired_phantom: Path, tmp_path: Path, capsys) -> None:
     ckpt = tmp_path / "model.pt"
-    torch.save(ResNetGenerator(channels=16, num_res_blocks=6).state_dict(), ckpt)  # the bundle's architecture
-    assert main(_args(tmp_path / "report", paired_phantom, "--ckpt", str(ckpt))) == 0
+    config = json.loads((REPO / "bundles" / "ct2mri" / "configs" / "inference.json").read_text())
+    net = ResNetGenerator(channels=config["ngf"], num_res_blocks=config["n_blocks"])  # the bundle's architecture
+    torch.save({"g_a": net.state_dict(), "g_b": net.state_dict()}, ckpt)  # a training checkpoint's generators
+    argv = _args(tmp_path / "report", paired_phantom, "--ckpt", str(ckpt), "--ckpt-b", str(ckpt))
+    assert main([*argv, "--model-image-size", "32"]) == 0
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     methods = set(report["paired"]["summary"])
     assert {"model", "identity", "inversion_histmatch", "cnn_random_pairs"} <= methods
     assert "inside the CT head mask" in report["paired"]["protocol"]
     assert report["paired"]["summary"]["identity"]["MAE"]["mean"] > 0
     assert "model" in capsys.readouterr().out
+    assert report["figures"] and not any("reconstructed CT not shown" in m for m in report["messages"])
 
 
 def test_missing_model_reports_baselines_only(paired_phantom: Path, tmp_path: Path, capsys) -> None:

@@ -19,12 +19,16 @@ REPO = Path(__file__).resolve().parents[2]
 BUNDLE_CONFIG = REPO / "bundles" / "ct2mri" / "configs" / "inference.json"
 
 
-def test_network_def_matches_train_config() -> None:
+def test_network_def_matches_the_recipe_of_the_shipped_weights() -> None:
+    """inference.json describes the network that ``train.json`` + ``kaggle_cpu.json`` (the shipped model's recipe)
+    trains."""
     train = json.loads((BUNDLE_CONFIG.parent / "train.json").read_text())
+    recipe = {**train, **json.loads((BUNDLE_CONFIG.parent / "kaggle_cpu.json").read_text())}
     infer = json.loads(BUNDLE_CONFIG.read_text())
     assert infer["network_def"] == train["network_def"]
+    evaluate = json.loads((BUNDLE_CONFIG.parent / "evaluate.json").read_text())
     for key in ("ngf", "n_blocks", "image_size", "window"):
-        assert infer[key] == train[key], key
+        assert infer[key] == recipe[key] == evaluate[key], key
 
 
 def test_default_paths_from_the_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
