@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.measure import FULL, MICRO, QUICK, run_benchmarks
+from benchmarks.measure import FULL, MICRO, QUICK, SECTIONS, run_benchmarks
 
 __all__ = ["format_table", "main"]
 
@@ -39,7 +39,7 @@ def format_table(result: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---|",
     ]
     for section, unit in (("inference", "per volume"), ("training", "per iteration")):
-        for row in result[section]:
+        for row in result.get(section, []):
             notes = []
             if "setup_s" in row:
                 notes.append(f"one-off setup {row['setup_s']:.1f} s")
@@ -49,8 +49,9 @@ def format_table(result: dict[str, Any]) -> str:
                 f"| {section} ({unit}) | {row['name']} | {row['seconds']:.3f} | {row['vs_baseline']:.2f}× | "
                 f"{row['of_limit']:.2f} | {'; '.join(notes)} |"
             )
-    lines += ["", "| memory job | peak above base | relative |", "|---|---:|---|"]
-    for row in result["memory"]:
+    if result.get("memory"):
+        lines += ["", "| memory job | peak above base | relative |", "|---|---:|---|"]
+    for row in result.get("memory", []):
         if "ratio_to_volume" in row:
             rel = f"{row['ratio_to_volume']:.2f}× the float32 volume ({_mib(row['volume_bytes'])}; target < 3)"
         else:
@@ -71,10 +72,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     mode.add_argument("--micro", action="store_true", help="seconds-long structure check (numbers meaningless)")
     parser.add_argument("--json", help="write the full result to this JSON file")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"comma-separated parts to run (default: {','.join(SECTIONS)})"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run_benchmarks(MICRO if args.micro else QUICK if args.quick else FULL)
+    sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
+    result = run_benchmarks(MICRO if args.micro else QUICK if args.quick else FULL, sections)
     print(format_table(result))
     if args.json:
         with open(args.json, "w") as f:

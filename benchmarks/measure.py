@@ -45,6 +45,7 @@ __all__ = [
     "FULL",
     "MICRO",
     "QUICK",
+    "SECTIONS",
     "BenchConfig",
     "bench_inference",
     "bench_memory",
@@ -463,8 +464,17 @@ def bench_memory(config: BenchConfig) -> list[dict]:
     return rows
 
 
-def run_benchmarks(config: BenchConfig) -> dict[str, Any]:
-    """Every measurement of ``config`` in one process (memory in subprocesses); a JSON-ready dict."""
+#: the parts of a run, in order
+SECTIONS = ("inference", "training", "memory")
+
+
+def run_benchmarks(config: BenchConfig, sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
+    """The measurements of ``config`` in ``sections`` in one process (memory in subprocesses); a JSON-ready dict.
+
+    The machine limits are always measured, so every ratio has its denominator from the same run."""
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown sections {sorted(unknown)}; choose from {SECTIONS}")
     start = time.perf_counter()
 
     def progress(section: str) -> None:
@@ -478,12 +488,11 @@ def run_benchmarks(config: BenchConfig) -> dict[str, Any]:
         "machine": {"cpu": _cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, **limits},
         "load_average_start": os.getloadavg()[0],
     }
-    progress("inference")
-    result["inference"] = bench_inference(config, by_precision)
-    progress("training")
-    result["training"] = bench_training(config, by_precision)
-    progress("memory")
-    result["memory"] = bench_memory(config)
+    benches = {"inference": bench_inference, "training": bench_training}
+    for section in SECTIONS:
+        if section in sections:
+            progress(section)
+            result[section] = bench_memory(config) if section == "memory" else benches[section](config, by_precision)
     result["wall_s"] = time.perf_counter() - start
     result["load_average_end"] = os.getloadavg()[0]  # other processes on the machine skew every ratio
     return result

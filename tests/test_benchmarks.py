@@ -45,12 +45,31 @@ def test_every_figure_is_a_positive_ratio(micro_result: dict) -> None:
 def test_table_and_json_from_the_command_line(
     micro_result: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    monkeypatch.setattr(cli, "run_benchmarks", lambda config: {**micro_result, "config": dataclasses.asdict(config)})
+    asked = []
+
+    def fake_run(config, sections):
+        asked.append(sections)
+        return {**micro_result, "config": dataclasses.asdict(config)}
+
+    monkeypatch.setattr(cli, "run_benchmarks", fake_run)
     out = tmp_path / "bench.json"
     cli.main(["--micro", "--json", str(out)])
     table = capsys.readouterr().out
     assert "÷ baseline" in table and "of limit" in table and "reference loop" in table
     assert json.loads(out.read_text())["config"]["name"] == "micro"
+    cli.main(["--micro", "--sections", "inference, training"])
+    assert asked == [("inference", "training", "memory"), ("inference", "training")]
+
+
+def test_sections_select_what_runs() -> None:
+    only = run_benchmarks(dataclasses.replace(IN_PROCESS, onnx=False), ("inference",))
+    assert "inference" in only and "training" not in only and "memory" not in only
+    assert only["machine"]["conv3x3_256_gflops"] > 0
+    native = "conv3x3_256_bf16_gflops" in only["machine"]  # measured only where the CPU has native bf16
+    assert any(row["precision"] == "bf16" for row in only["inference"]) == native
+    assert ("no native bf16" in cli.format_table(only)) != native
+    with pytest.raises(ValueError, match="unknown sections"):
+        run_benchmarks(IN_PROCESS, ("speed",))
 
 
 TRANSLATE_JOB = ["translate", "40", "24", "3", "--ngf", "2", "--batch", "2", "--backend", "onnxruntime"]
