@@ -29,7 +29,7 @@ class CycleGANEvents(EventEnum):
 
 
 #: Values above this on the [-1, 1] scale are head (background, air and padding are -1).
-HEAD_THRESHOLD = -0.95
+HEAD_MIN_VALUE = -0.95
 
 
 def _to_unit(image: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,7 @@ class CycleGANValidationHandler:
         - ``paired=True`` (the batches' MRI is registered to their CT): ``val_mae`` (mean absolute error),
           ``val_psnr`` (``10·log10(1 / MSE)``, ``inf`` for identical images) and ``val_ssim`` (11-pixel Gaussian
           window) of the synthetic MRI, and ``val_mae_identity``, the MAE of the CT itself (the "do nothing"
-          baseline), all inside the head (voxels above :data:`HEAD_THRESHOLD` in the CT or the MRI; the
+          baseline), all inside the head (voxels above :data:`HEAD_MIN_VALUE` in the CT or the MRI; the
           background would otherwise dominate); key metric ``val_mae`` (lower is better).
         - ``paired=False``: ``val_swd``, the sliced Wasserstein distance between patch distributions of the
           synthetic and the real MRI of the whole set (:func:`sliced_wasserstein_distance`); key metric
@@ -165,7 +165,7 @@ class CycleGANValidationHandler:
             metrics = {self.key_metric_name: math.nan}
         elif self.paired:
             ct, fake, real = torch.cat(cts), torch.cat(fakes), torch.cat(reals)
-            head = (ct > HEAD_THRESHOLD) | (real > HEAD_THRESHOLD)
+            head = (ct > HEAD_MIN_VALUE) | (real > HEAD_MIN_VALUE)
             model = paired_metrics(_to_unit(fake), _to_unit(real), mask=head, data_range=1.0)
             identity = paired_metrics(_to_unit(ct), _to_unit(real), mask=head, data_range=1.0)
             metrics = {

@@ -49,7 +49,7 @@ from medtranslate.transforms.presets import DEFAULT_CT_WINDOW
 from medtranslate.transforms.utils import head_mask
 
 __all__ = [
-    "HEAD_THRESHOLD",
+    "HEAD_FRACTION",
     "PAIRED_CT_FOLDER",
     "PairedCase",
     "evaluate",
@@ -68,7 +68,7 @@ Translator = Callable[[torch.Tensor], torch.Tensor]
 PAIRED_CT_FOLDER = "CT"
 #: The CT head mask keeps the largest connected region above 5 % of the slice's range (air and padding are -1;
 #: Otsu would split bone from soft tissue on a head-windowed CT), holes filled.
-HEAD_THRESHOLD = 0.05
+HEAD_FRACTION = 0.05
 
 
 @dataclass
@@ -135,7 +135,7 @@ def register_pair(
 
 
 def _case(case_id: str, group: str, ct: torch.Tensor, mri: torch.Tensor, valid: torch.Tensor, reg: dict) -> PairedCase:
-    mask = torch.from_numpy(head_mask(ct, threshold=HEAD_THRESHOLD)) & valid.bool()
+    mask = torch.from_numpy(head_mask(ct, threshold=HEAD_FRACTION)) & valid.bool()
     return PairedCase(case_id, group, ct.float(), mri.float(), mask, reg)
 
 
