@@ -147,7 +147,8 @@ class CycleGANTrainer(Trainer):
         event_to_attr: maps an event to a state attribute.
         optim_set_to_none: ``zero_grad(set_to_none=...)``. Defaults to False.
         to_kwargs: further arguments of ``prepare_batch`` besides ``device`` and ``non_blocking``.
-        amp_kwargs: further arguments of ``torch.autocast`` (``dtype`` overrides the automatic choice).
+        amp_kwargs: further arguments of ``torch.autocast``; a ``dtype`` overrides the automatic choice and is
+            used even where it is not native (e.g. emulated bf16 on a CPU, for tests; fp16 gets no scaler off CUDA).
 
     """
 

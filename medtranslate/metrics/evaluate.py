@@ -449,8 +449,13 @@ def evaluate(
         messages += [f"reconstructed CT not shown: {skip_b}"] if skip_b else []
     translators: dict[str, Translator] = {}
     if model is not None:
-        translators["model"] = SliceTranslator(model, image_size) if isinstance(model, torch.nn.Module) else model
-    rec = SliceTranslator(generator_b, image_size) if isinstance(generator_b, torch.nn.Module) else generator_b
+        # float32 throughout, so reported metrics do not depend on whether the machine has native bf16
+        translators["model"] = (
+            SliceTranslator(model, image_size, amp=False) if isinstance(model, torch.nn.Module) else model
+        )
+    rec = generator_b
+    if isinstance(generator_b, torch.nn.Module):
+        rec = SliceTranslator(generator_b, image_size, amp=False)
     report: dict[str, Any] = {
         "settings": {
             "paired_dir": None if paired_dir is None else str(paired_dir),
@@ -490,7 +495,7 @@ def evaluate(
             iterations=cnn_iterations,
             seed=seed,
         )
-        translators["cnn_random_pairs"] = SliceTranslator(cnn.network, size)  # resizes to its size and back
+        translators["cnn_random_pairs"] = SliceTranslator(cnn.network, size, amp=False)  # resizes to its size and back
         report["baselines"]["cnn_random_pairs"] = {
             "protocol": f"{cnn.protocol}; trained at {size}² (applied at {size}², resized back) on {where}",
             "loss_first": cnn.losses[0],

@@ -46,7 +46,25 @@ def test_eager_cpu_keeps_the_layout_and_uses_bf16_only_where_native(native_bf16:
     assert translator.amp is native_bf16 and translator.amp_dtype == (torch.bfloat16 if native_bf16 else None)
     assert net.encoder[1].weight.is_contiguous()
     assert not SliceTranslator(net, image_size=32, device="cpu", amp=False).amp
-    assert not SliceTranslator(net, image_size=32, device="cpu", backend="onnxruntime").amp  # ORT runs fp32
+    if native_bf16:
+        pytest.importorskip("onnxruntime")
+        assert not SliceTranslator(net, image_size=32, device="cpu", backend="onnxruntime").amp  # ORT runs fp32
+    else:
+        with pytest.warns(UserWarning, match="no native reduced precision"):
+            assert not SliceTranslator(net, image_size=32, device="cpu", amp=True).amp
+
+
+def test_emulated_bf16_is_never_chosen(monkeypatch) -> None:
+    from medtranslate.precision import cpu_has_native_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert cpu_has_native_bf16()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not cpu_has_native_bf16()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert cpu_has_native_bf16()
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+    assert not cpu_has_native_bf16()
 
 
 def test_bf16_agrees_with_fp32_within_the_documented_tolerance(
@@ -63,10 +81,12 @@ def test_bf16_agrees_with_fp32_within_the_documented_tolerance(
     assert diff.max() > 0  # it did run in reduced precision
 
 
-def test_cuda_selects_channels_last_and_autocast_without_touching_cuda() -> None:
+@pytest.mark.parametrize(("major", "dtype"), [(9, torch.bfloat16), (7, torch.float16)])
+def test_cuda_selects_channels_last_and_autocast_without_touching_cuda(major, dtype, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (major, 0))
     net = _net()  # stays on the CPU: only the choices made from the device type are checked
     translator = SliceTranslator(net, image_size=32, device="cuda", amp=True)
-    assert translator.channels_last and translator.amp
+    assert translator.channels_last and translator.amp and translator.amp_dtype == dtype
     conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1)
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert not SliceTranslator(_net(), image_size=32, device="cuda", amp=False).amp
