@@ -148,6 +148,7 @@ def load_paired_cases(
     window: str | Sequence[float] = DEFAULT_CT_WINDOW,
     max_cases: int | None = None,
     seed: int = 0,
+    skipped: list[dict[str, str]] | None = None,
 ) -> list[PairedCase]:
     """Load paired CT/MRI at ``image_size``, bring the MRI onto the CT's grid and build the metric mask.
 
@@ -165,6 +166,8 @@ def load_paired_cases(
         window: CT window for HU data (8-bit CT is mapped linearly, as in training).
         max_cases: at most this many slices, spread evenly (``None``: all slice pairs; 8 per volume pair).
         seed: seeds the registration's metric sampling.
+        skipped: receives ``{"case_id", "reason"}`` for each slice pair whose registration failed (e.g. no
+            overlap for mutual information); such a pair is left out rather than scored against a wrong reference.
 
     Raises:
         InputError: ``paired_dir`` has neither layout.
@@ -185,8 +188,15 @@ def load_paired_cases(
             if registered:
                 valid, reg = torch.ones_like(ct, dtype=torch.bool), {"applied": False}
             else:
-                mri, valid, reg = register_pair(ct, mri, transform, seed)
+                try:
+                    mri, valid, reg = register_pair(ct, mri, transform, seed)
+                except RuntimeError as err:  # SimpleITK: the metric found no overlap, the optimiser diverged, ...
+                    reason = f"registration failed: {' '.join(str(err).split())[-300:]}"
+                    (skipped if skipped is not None else []).append({"case_id": pair["case_id"], "reason": reason})
+                    continue
             cases.append(_case(pair["case_id"], pair["group"], ct, mri, valid, reg))
+        if not cases:
+            raise EmptyInputError(paired_dir, f"no slice pair could be registered ({len(slices)} tried)")
         return cases
     try:
         pairs = paired_datalist(paired_dir)
@@ -477,11 +487,13 @@ def evaluate(
             unpaired_dir, "training", image_size, window, cnn_train_images
         )
         report["baselines"]["training_data"] = train_info
+    skipped: list[dict[str, str]] = []
     cases = (
-        load_paired_cases(paired_dir, image_size, reference, registered, transform, window, max_paired, seed)
+        load_paired_cases(paired_dir, image_size, reference, registered, transform, window, max_paired, seed, skipped)
         if paired_dir is not None
         else []
     )
+    messages += [f"paired case {item['case_id']} left out: {item['reason']}" for item in skipped]
     if cnn_iterations > 0:
         if train_ct is None:
             train_ct, train_mri = torch.stack([c.ct for c in cases]), torch.stack([c.mri for c in cases])
@@ -513,6 +525,7 @@ def evaluate(
         report["paired"] = paired_evaluation(cases, preds, reference)
         report["paired"]["inversion_histmatch_reference"] = note
         report["paired"]["registration"] = [{"case_id": c.case_id, **c.registration} for c in cases]
+        report["paired"]["skipped"] = skipped
         recon = _translate(rec, preds["model"]) if rec is not None and "model" in preds else None
         primary = "model" if "model" in preds else "inversion_histmatch"
         for case in _spread(list(range(len(cases))), max_figures):

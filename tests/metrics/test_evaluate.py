@@ -178,6 +178,31 @@ def test_evaluate_paired_layout_without_model(tmp_path: Path, assert_unchanged) 
     assert all((tmp_path / "out" / name).is_file() for name in REPORT_FILES)
 
 
+def test_a_failed_registration_leaves_the_case_out_and_says_so(tmp_path: Path, monkeypatch) -> None:
+    import medtranslate.metrics.evaluate as ev
+
+    data = tmp_path / "paired"
+    _write_paired_layout(data)
+    register = ev.register_pair
+
+    def flaky(ct, mri, transform="affine", seed=0):
+        if flaky.calls == 1:  # the second slice pair: what SimpleITK raises when the images do not overlap
+            flaky.calls += 1
+            raise RuntimeError("ITK ERROR: All samples map outside moving image buffer.")
+        flaky.calls += 1
+        return register(ct, mri, transform, seed)
+
+    flaky.calls = 0
+    monkeypatch.setattr(ev, "register_pair", flaky)
+    report = evaluate(
+        tmp_path / "out", paired_dir=data, image_size=32, cnn_iterations=0, max_figures=1, transform="rigid",
+    )  # fmt: skip
+    assert [s["case_id"] for s in report["paired"]["skipped"]] == ["Patient_01/001"]
+    assert "outside moving image buffer" in report["paired"]["skipped"][0]["reason"]
+    assert any("Patient_01/001 left out" in m for m in report["messages"])
+    assert report["paired"]["summary"]["identity"]["MAE"]["n"] == 3
+
+
 def test_evaluate_with_model_and_cycle(tmp_path: Path) -> None:
     data = tmp_path / "paired"
     _write_paired_layout(data)
