@@ -78,7 +78,14 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
     exports = parse_exports(args.export)  # option errors before any work
     slices = parse_slices(args.slices)
-    overrides = {"ckpt_path": args.ckpt, "image_size": args.image_size, "window": args.window, "device": args.device}
+    overrides = {
+        "ckpt_path": args.ckpt,
+        "image_size": args.image_size,
+        "window": args.window,
+        "device": args.device,
+        "ngf": args.ngf,
+        "n_blocks": args.n_blocks,
+    }
     settings = read_inference_settings(args.bundle_root, args.config, overrides)
     network = load_generator(settings.ckpt_path, settings.network, settings.device)
     report = translate_many(
@@ -108,7 +115,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from medtranslate.inference.bundle import read_inference_settings
     from medtranslate.metrics.evaluate import evaluate
 
-    overrides = {"ckpt_path": args.ckpt, "image_size": args.model_image_size, "device": args.device}
+    overrides = {
+        "ckpt_path": args.ckpt,
+        "image_size": args.model_image_size,
+        "device": args.device,
+        "ngf": args.ngf,
+        "n_blocks": args.n_blocks,
+    }
     settings = read_inference_settings(args.bundle_root, args.config, overrides)
     report = evaluate(
         args.output,
@@ -146,6 +159,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             )
     print(f"\nreport: {report['files']['report.json']}")
     return 0
+
+
+def _architecture_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--ngf``/``--n-blocks``: the generator of weights trained with another recipe than the shipped model's."""
+    parser.add_argument("--ngf", type=int, default=None, help="generator width of --ckpt (config's: the shipped 32)")
+    parser.add_argument("--n-blocks", type=int, default=None, help="residual blocks of --ckpt (config's: 6)")
 
 
 def _mean(value: object) -> str:
@@ -193,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--config", default=None, help="inference config (default: <bundle-root>/configs/inference.json)")
     tr.add_argument("--window", default=None, help="CT window preset the model was trained with (config's)")
     tr.add_argument("--image-size", type=int, default=None, help="training slice size (config's)")
+    _architecture_arguments(tr)
     tr.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="PNG bit depth")
     tr.add_argument(
         "--batch-size", type=int, default=None, help="slices per forward pass (1 on CPU, where it is fastest; 8 on GPU)"
@@ -221,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--bundle-root", default=None, help="bundle folder (default: bundles/ct2mri)")
     ev.add_argument("--config", default=None, help="inference config (default: <bundle-root>/configs/inference.json)")
     ev.add_argument("--model-image-size", type=int, default=None, help="slice size the model was trained on")
+    _architecture_arguments(ev)
     ev.add_argument("--image-size", type=int, default=128, help="evaluation slice size (128)")
     ev.add_argument("--reference", default="T1-MRI", help="paired MRI folder name to score against (T1-MRI)")
     ev.add_argument("--registration", default="affine", choices=("rigid", "similarity", "affine"))

@@ -112,3 +112,13 @@ def test_bad_options_are_user_errors(setup: dict[str, Path], capsys: pytest.Capt
     assert main(_args(setup, "--window", "nonsense")) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+
+
+def test_weights_of_another_recipe_with_the_bundle_config(setup: dict[str, Path], capsys) -> None:
+    """The bundle's own inference.json describes the shipped network; --ngf/--n-blocks/--image-size fit others."""
+    base = ["translate", str(setup["inputs"]), "-o", str(setup["out"]), "--ckpt", str(setup["model"])]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "ResNetGenerator(channels=4, num_res_blocks=1)" in err and "--ngf/--n-blocks" in err
+    assert main([*base, "--ngf", "4", "--n-blocks", "1", "--image-size", "32"]) == 0
+    assert nib.load(setup["out"] / "ct_synthetic_mri.nii.gz").shape == (32, 24, 5)

@@ -124,7 +124,7 @@ def _check_architecture(path: Path, network: torch.nn.Module, state: Mapping[str
     if made_for is not None:
         hint = f"; the weights look made for {made_for}"
         hint += f", the network is {expected}" if expected is not None else ""
-        hint += " (set the bundle's ngf/n_blocks, or pass --config)"
+        hint += " (medtranslate: --ngf/--n-blocks; bundle: --ngf/--n_blocks; or another --config)"
     raise CheckpointError(path, f"weights do not fit the network: {', '.join(parts)}{hint}")
 
 
