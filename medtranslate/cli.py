@@ -10,8 +10,12 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from medtranslate.errors import MedTranslateError, find_user_error
+
+if TYPE_CHECKING:  # the CLI imports torch-heavy modules only inside the commands that need them
+    from medtranslate.inference.bundle import InferenceSettings
 
 __all__ = ["build_parser", "main"]
 
@@ -74,19 +78,10 @@ def _summary(manifest: dict) -> str:
 
 def _cmd_translate(args: argparse.Namespace) -> int:
     from medtranslate.inference import load_generator, parse_exports, parse_slices, translate_many
-    from medtranslate.inference.bundle import read_inference_settings
 
     exports = parse_exports(args.export)  # option errors before any work
     slices = parse_slices(args.slices)
-    overrides = {
-        "ckpt_path": args.ckpt,
-        "image_size": args.image_size,
-        "window": args.window,
-        "device": args.device,
-        "ngf": args.ngf,
-        "n_blocks": args.n_blocks,
-    }
-    settings = read_inference_settings(args.bundle_root, args.config, overrides)
+    settings = _model_settings(args, image_size=args.image_size, window=args.window)
     network = load_generator(settings.ckpt_path, settings.network, settings.device)
     report = translate_many(
         args.inputs,
@@ -112,17 +107,9 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from medtranslate.inference.bundle import read_inference_settings
     from medtranslate.metrics.evaluate import evaluate
 
-    overrides = {
-        "ckpt_path": args.ckpt,
-        "image_size": args.model_image_size,
-        "device": args.device,
-        "ngf": args.ngf,
-        "n_blocks": args.n_blocks,
-    }
-    settings = read_inference_settings(args.bundle_root, args.config, overrides)
+    settings = _model_settings(args, image_size=args.model_image_size)
     report = evaluate(
         args.output,
         paired_dir=args.paired,
@@ -159,6 +146,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             )
     print(f"\nreport: {report['files']['report.json']}")
     return 0
+
+
+def _model_settings(args: argparse.Namespace, **overrides: object) -> InferenceSettings:
+    """The bundle's inference settings with the model options of ``translate``/``evaluate`` applied."""
+    from medtranslate.inference.bundle import read_inference_settings
+
+    model = {"ckpt_path": args.ckpt, "device": args.device, "ngf": args.ngf, "n_blocks": args.n_blocks}
+    return read_inference_settings(args.bundle_root, args.config, {**model, **overrides})
 
 
 def _architecture_arguments(parser: argparse.ArgumentParser) -> None:
