@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -40,6 +40,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.reference import reference_test_loop, reference_train_loop
 from medtranslate.precision import autocast_dtype
+
+if TYPE_CHECKING:
+    from medtranslate.engines import CycleGANTrainer
 
 __all__ = [
     "FULL",
@@ -51,7 +54,9 @@ __all__ = [
     "bench_memory",
     "bench_training",
     "count_flops",
+    "cyclegan_networks",
     "machine_limits",
+    "make_trainer",
     "precision_limits",
     "run_benchmarks",
 ]
@@ -309,15 +314,44 @@ def _train_batches(config: BenchConfig, count: int) -> list[dict[str, torch.Tens
     ]
 
 
-def _train_networks(config: BenchConfig) -> tuple[nn.Module, ...]:
+def cyclegan_networks(ngf: int, ndf: int) -> tuple[nn.Module, ...]:
+    """Seeded ``G_A, G_B, D_A, D_B`` (ResNet generators with 6 blocks) as every training benchmark builds them."""
     from medtranslate.networks import build_discriminator, build_generator
 
-    kw = {"channels": config.train_ngf, "num_res_blocks": 6}
+    kw = {"channels": ngf, "num_res_blocks": 6}
     return (
         build_generator("resnet", seed=0, **kw),
         build_generator("resnet", seed=1, **kw),
-        build_discriminator(channels=config.train_ndf, seed=2),
-        build_discriminator(channels=config.train_ndf, seed=3),
+        build_discriminator(channels=ndf, seed=2),
+        build_discriminator(channels=ndf, seed=3),
+    )
+
+
+def make_trainer(
+    nets: tuple[nn.Module, ...],
+    loader: Any,
+    adam: dict[str, Any] | None = None,
+    epoch_length: int | None = None,
+    amp: bool = False,
+) -> CycleGANTrainer:
+    """The benchmarks' ``CycleGANTrainer`` on the CPU: Adam 2e-4, β (0.5, 0.999) (+ ``adam``), no identity loss."""
+    from medtranslate.engines import CycleGANTrainer
+
+    g_a, g_b, d_a, d_b = nets
+    kw = {"lr": 2e-4, "betas": (0.5, 0.999), **(adam or {})}
+    return CycleGANTrainer(
+        device="cpu",
+        max_epochs=1,
+        train_data_loader=loader,
+        epoch_length=epoch_length,
+        g_a=g_a,
+        g_b=g_b,
+        d_a=d_a,
+        d_b=d_b,
+        g_optimizer=torch.optim.Adam([*g_a.parameters(), *g_b.parameters()], **kw),
+        d_optimizer=torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], **kw),
+        lambda_identity=0.0,
+        amp=amp,
     )
 
 
@@ -332,23 +366,8 @@ def _engine_seconds(
     """Seconds per engine iteration after the first (warm-up), and the mean data wait per iteration."""
     from ignite.engine import Events
 
-    from medtranslate.engines import CycleGANTrainer
-
-    g_a, g_b, d_a, d_b = nets
-    kw = {"lr": 2e-4, "betas": (0.5, 0.999), **adam}
-    trainer = CycleGANTrainer(
-        device="cpu",
-        max_epochs=1,
-        train_data_loader=batches if loader is None else loader,
-        epoch_length=iterations or len(batches),
-        g_a=g_a,
-        g_b=g_b,
-        d_a=d_a,
-        d_b=d_b,
-        g_optimizer=torch.optim.Adam([*g_a.parameters(), *g_b.parameters()], **kw),
-        d_optimizer=torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], **kw),
-        lambda_identity=0.0,
-        amp=amp,
+    trainer = make_trainer(
+        nets, batches if loader is None else loader, adam, epoch_length=iterations or len(batches), amp=amp
     )
     marks: dict[str, list[float]] = {"done": [], "wait": []}
     started: list[float] = []
@@ -370,7 +389,7 @@ def bench_training(config: BenchConfig, limits: dict[str, float]) -> list[dict]:
     torch.manual_seed(0)
     n = config.train_iterations + 1
     batches = _train_batches(config, n)
-    initial = _train_networks(config)
+    initial = cyclegan_networks(config.train_ngf, config.train_ndf)
 
     def fresh() -> tuple[nn.Module, ...]:
         return tuple(copy.deepcopy(net) for net in initial)

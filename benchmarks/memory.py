@@ -65,30 +65,16 @@ def _translate(x: int, y: int, z: int, ngf: int, batch: int, backend: str) -> di
 
 
 def _train(size: int, batch: int, ngf: int, ndf: int) -> dict:
-    from medtranslate.engines import CycleGANTrainer
-    from medtranslate.networks import build_discriminator, build_generator
+    from benchmarks.measure import cyclegan_networks, make_trainer
 
-    g_a = build_generator("resnet", seed=0, channels=ngf, num_res_blocks=6)
-    g_b = build_generator("resnet", seed=1, channels=ngf, num_res_blocks=6)
-    d_a, d_b = build_discriminator(channels=ndf, seed=2), build_discriminator(channels=ndf, seed=3)
+    nets = cyclegan_networks(ngf, ndf)
     g = torch.Generator().manual_seed(0)
     shape = (batch, 1, size, size)
     batches = [{"ct": torch.rand(shape, generator=g), "mri": torch.rand(shape, generator=g)} for _ in range(2)]
-    trainer = CycleGANTrainer(
-        device="cpu",
-        max_epochs=1,
-        train_data_loader=batches,
-        g_a=g_a,
-        g_b=g_b,
-        d_a=d_a,
-        d_b=d_b,
-        g_optimizer=torch.optim.Adam([*g_a.parameters(), *g_b.parameters()], 2e-4, betas=(0.5, 0.999)),
-        d_optimizer=torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], 2e-4, betas=(0.5, 0.999)),
-        lambda_identity=0.0,
-    )
+    trainer = make_trainer(nets, batches)
     base = reset_peak()
     trainer.run()
-    params = sum(p.numel() * 4 for net in (g_a, g_b, d_a, d_b) for p in net.parameters())
+    params = sum(p.numel() * 4 for net in nets for p in net.parameters())
     return {
         "name": f"train {size}², batch {batch} (ngf {ngf}, ndf {ndf})",
         "peak_above_base_bytes": peak_rss_bytes() - base,

@@ -43,7 +43,8 @@ class CycleGANValidationHandler:
     ``engine.state.metrics``, write a sample grid, and fire ``CycleGANEvents.VALIDATION_COMPLETED`` (which the
     "best" checkpoint saver of ``attach_checkpointing`` listens to).
 
-    Metrics are computed on a [0, 1] scale, ``(x + 1) / 2`` of the networks' [-1, 1] intensities:
+    Paired metrics are computed on a [0, 1] scale, ``(x + 1) / 2`` of the networks' [-1, 1] intensities; the
+    unpaired distance on [-1, 1], as ``medtranslate evaluate`` computes it:
 
         - ``paired=True`` (the batches' MRI is registered to their CT): ``val_mae`` (mean absolute error),
           ``val_psnr`` (``10·log10(1 / MSE)``, ``inf`` for identical images) and ``val_ssim`` (11-pixel Gaussian
