@@ -9,7 +9,10 @@ from typing import Any
 from medtranslate.data.manifest import DOMAINS, SPLITS, build_manifest, read_manifest, resolve_base_dir
 from medtranslate.errors import EmptyInputError, InputError
 
-__all__ = ["load_datalist", "load_manifest", "paired_datalist"]
+__all__ = ["CONTRASTS", "load_datalist", "load_manifest", "paired_datalist", "select_contrast"]
+
+#: MRI contrast labels of a manifest's MRI items (post-contrast T1 counts as ``T1``, flagged ``post_contrast``).
+CONTRASTS = ("T1", "T2", "FLAIR", "other")
 
 PathLike = str | os.PathLike
 
@@ -64,6 +67,7 @@ def load_datalist(
     *,
     dataset_dir: PathLike | None = None,
     hash_files: bool = False,
+    contrast: str | None = None,
     **build_options: Any,
 ) -> dict[str, list[dict[str, str]]]:
     """Per-domain MONAI datalists of one split: ``{"ct": [{"image": abs_path}, ...], "mri": [...]}``.
@@ -73,17 +77,24 @@ def load_datalist(
         split: ``"training"``, ``"validation"`` or ``"test"``.
         dataset_dir: the data folder for a manifest file (see :func:`load_manifest`).
         hash_files: for a folder: drop byte-duplicates and leaking test items (see :func:`load_manifest`).
+        contrast: keep only the MRI items of this ``contrast`` (``"T1"``, ``"T2"``, ``"FLAIR"``, ``"other"``;
+            case-insensitive) that are not flagged ``not_axial_brain``, by the manifest's ``contrast`` labels
+            (``medtranslate manifest``); ``None`` keeps every MRI item.
         build_options: for a folder: options of :func:`~medtranslate.data.manifest.build_manifest`.
 
     Raises:
         EmptyInputError: the split has no item in either domain, or (``"training"``) none in one domain, since
             unpaired training needs both.
-        InputError: listed files are missing, or see :func:`load_manifest`.
+        InputError: listed files are missing, ``contrast`` is unknown or the manifest has no contrast labels, or
+            see :func:`load_manifest`.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     manifest, base = load_manifest(source, dataset_dir, hash_files, **build_options)
-    out = {d: [{"image": _absolute(base, e["image"])} for e in manifest[f"{split}_{d}"]] for d in DOMAINS}
+    entries = {d: manifest[f"{split}_{d}"] for d in DOMAINS}
+    if contrast:
+        entries["mri"] = select_contrast(entries["mri"], contrast, source)
+    out = {d: [{"image": _absolute(base, e["image"])} for e in entries[d]] for d in DOMAINS}
     empty = [d for d in DOMAINS if not out[d]]
     if len(empty) == len(DOMAINS) or (split == "training" and empty):
         raise EmptyInputError(
@@ -92,6 +103,24 @@ def load_datalist(
         )
     _check_exist([e["image"] for d in DOMAINS for e in out[d]], base, source)
     return out
+
+
+def select_contrast(items: list[dict[str, Any]], contrast: str, source: PathLike) -> list[dict[str, Any]]:
+    """The MRI manifest ``items`` labelled ``contrast`` and not flagged ``not_axial_brain``.
+
+    Raises:
+        InputError: an unknown contrast, or items without a ``contrast`` label (a manifest written without them).
+    """
+    wanted = str(contrast).strip().upper()
+    if wanted not in {c.upper() for c in CONTRASTS}:
+        raise InputError(source, f"unknown MRI contrast {contrast!r}; choose one of {', '.join(CONTRASTS)}")
+    if any("contrast" not in item for item in items):
+        raise InputError(source, "has MRI items without a contrast label: rebuild it with `medtranslate manifest`")
+    return [
+        item
+        for item in items
+        if item["contrast"].upper() == wanted and "not_axial_brain" not in item.get("flags", ())
+    ]
 
 
 def paired_datalist(source: PathLike, *, dataset_dir: PathLike | None = None) -> list[dict[str, str]]:

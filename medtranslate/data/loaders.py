@@ -26,9 +26,9 @@ from medtranslate.transforms import (
     AxialSlicesd,
     CTWindowd,
     EnsureGrayscaled,
+    HeadCropd,
     HeadMaskd,
     MRINormalized,
-    ResizeLongestPadd,
     ct_transforms,
     mri_transforms,
 )
@@ -65,6 +65,7 @@ def train_dataset(
     length: str | int = "max",
     seed: int = 0,
     manifest: str | Path | None = None,
+    contrast: str | None = None,
 ) -> UnpairedDataset:
     """The unpaired training set: CT and MRI items drawn independently, each with its own augmentation.
 
@@ -83,11 +84,13 @@ def train_dataset(
         seed: seeds the pairing and each domain's random transforms.
         manifest: a manifest JSON listing the items of ``dataset_dir`` to use (e.g. the checked-in
             ``data_manifests/kaggle_ct2mri.json``, which drops the duplicate MRI); default: every image found.
+        contrast: train on the MRI items of this contrast only (e.g. ``"T1"``), by the manifest's labels
+            (see :func:`~medtranslate.data.load_datalist`); ``None`` or ``""``: every MRI item.
     """
     load_size = load_size or round(image_size * 286 / 256)
     lists = {
         domain: [{"image": item["image"]} for item in items]  # paths only: hashes etc. don't collate
-        for domain, items in _datalist(dataset_dir, manifest, "training").items()
+        for domain, items in _datalist(dataset_dir, manifest, "training", contrast).items()
     }
     common = {"image_size": image_size, "load_size": load_size, "flip_prob": flip_prob, "affine_prob": affine_prob}
     # one flat Compose per domain: CacheDataset caches up to the first random transform of the top-level list,
@@ -97,11 +100,14 @@ def train_dataset(
     return UnpairedDataset(lists["ct"], lists["mri"], ct, mri, length=length, seed=seed, cache_rate=cache_rate)
 
 
-def _datalist(dataset_dir: str | Path, manifest: str | Path | None, split: str) -> dict[str, list[dict[str, str]]]:
-    """The ``split`` of ``manifest`` with its paths under ``dataset_dir``, or of ``dataset_dir`` itself."""
+def _datalist(
+    dataset_dir: str | Path, manifest: str | Path | None, split: str, contrast: str | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """The ``split`` of ``manifest`` with its paths under ``dataset_dir``, or of ``dataset_dir`` itself; MRI of
+    ``contrast`` only when given."""
     if manifest:
-        return load_datalist(manifest, split, dataset_dir=dataset_dir)
-    return load_datalist(dataset_dir, split)
+        return load_datalist(manifest, split, dataset_dir=dataset_dir, contrast=contrast or None)
+    return load_datalist(dataset_dir, split, contrast=contrast or None)
 
 
 def _evenly(items: list, count: int) -> list:
@@ -117,7 +123,8 @@ def paired_validation_dataset(
     window: str | Sequence[float] = DEFAULT_CT_WINDOW,
     max_slices: int = 16,
 ) -> Dataset:
-    """Registered CT/MRI pairs (volumes or slices) cut at the same axial slices, resized to ``image_size``.
+    """Registered CT/MRI pairs (volumes or slices) cut at the same axial slices, both cropped to the CT's head and
+    resized to ``image_size``.
 
     The slices are chosen by the CT's head mask and spread evenly over the head; the result is materialised
     once so every validation sees the same images.
@@ -132,7 +139,7 @@ def paired_validation_dataset(
             HeadMaskd("ct", "ct_mask"),
             AxialSlicesd(("ct", "mri"), mask_key="ct_mask"),
             DeleteItemsd("ct_mask"),
-            ResizeLongestPadd(("ct", "mri"), spatial_size=image_size, background=-1.0),
+            HeadCropd(("ct", "mri"), spatial_size=image_size, background=-1.0, joint=True),
             EnsureTyped(("ct", "mri"), data_type="tensor", dtype=torch.float32, track_meta=False),
         ]
     )
@@ -151,6 +158,7 @@ def validation_dataset(
     window: str | Sequence[float] = DEFAULT_CT_WINDOW,
     max_cases: int = 16,
     manifest: str | Path | None = None,
+    contrast: str | None = None,
 ) -> tuple[Dataset, bool]:
     """A fixed validation set and whether it is paired.
 
@@ -165,7 +173,7 @@ def validation_dataset(
     lists = None
     for split in ("validation", "test"):
         try:
-            lists = _datalist(dataset_dir, manifest, split)
+            lists = _datalist(dataset_dir, manifest, split, contrast)
         except EmptyInputError:
             continue
         if lists["ct"] and lists["mri"]:

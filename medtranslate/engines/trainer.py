@@ -18,7 +18,7 @@ from monai.utils import IgniteInfo, min_version, optional_import
 from torch.optim.optimizer import Optimizer
 from torch.utils.data import DataLoader
 
-from medtranslate.engines.losses import lsgan_loss
+from medtranslate.engines.losses import STRUCTURE_LOSSES, head_mask_loss, lsgan_loss, structure_loss
 from medtranslate.engines.pool import ImagePool
 from medtranslate.precision import autocast_dtype
 
@@ -30,10 +30,23 @@ else:
     Metric, _ = optional_import("ignite.metrics", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Metric")
     EventEnum, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "EventEnum")
 
-__all__ = ["IMAGE_KEYS", "LOSS_KEYS", "CycleGANTrainer", "prepare_cyclegan_batch"]
+__all__ = ["GENERATOR_LOSS_KEYS", "IMAGE_KEYS", "LOSS_KEYS", "CycleGANTrainer", "prepare_cyclegan_batch"]
 
-#: the eight loss components in ``engine.state.output`` (weighted, as they enter the totals)
-LOSS_KEYS: tuple[str, ...] = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
+#: the generator's loss components in ``engine.state.output`` (weighted, as they enter ``loss_G``)
+GENERATOR_LOSS_KEYS: tuple[str, ...] = (
+    "G_A",
+    "G_B",
+    "cycle_A",
+    "cycle_B",
+    "idt_A",
+    "idt_B",
+    "struct_A",
+    "struct_B",
+    "mask_A",
+    "mask_B",
+)
+#: every loss component in ``engine.state.output``: the generator's, then the discriminators'
+LOSS_KEYS: tuple[str, ...] = (*GENERATOR_LOSS_KEYS, "D_A", "D_B")
 #: the detached image tensors of the last batch in ``engine.state.output``
 IMAGE_KEYS: tuple[str, ...] = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
 
@@ -96,12 +109,17 @@ class CycleGANTrainer(Trainer):
            ``cycle_A = lambda_a·|rec_A − real_A|₁``, ``cycle_B = lambda_b·|rec_B − real_B|₁``;
            ``idt_A = lambda_b·lambda_identity·|g_a(real_B) − real_B|₁``,
            ``idt_B = lambda_a·lambda_identity·|g_b(real_A) − real_A|₁``;
-           ``loss_G`` = sum of the six, one ``g_optimizer`` step (both generators).
+           structure terms ``struct_A = lambda_structure·S(real_A, fake_B)``, ``struct_B`` likewise for
+           ``real_B``/``fake_A``, with ``S`` a modality-independent :func:`~medtranslate.engines.losses.structure_loss`
+           (MIND or sign-invariant local correlation) that keeps anatomy in place while the contrast changes;
+           head-mask consistency ``mask_A = lambda_mask·M(real_A, fake_B)``, ``mask_B`` likewise
+           (:func:`~medtranslate.engines.losses.head_mask_loss`);
+           ``loss_G`` = sum of the ten, one ``g_optimizer`` step (both generators).
         2. Discriminator step (fakes detached, drawn from the pools):
            ``D_A = 0.5·(LS(d_a(real_B), 1) + LS(d_a(pool_b(fake_B)), 0))``, ``D_B`` likewise with ``d_b``,
            ``real_A``, ``pool_a(fake_A)``; ``loss_D = D_A + D_B``, one ``d_optimizer`` step.
 
-    ``engine.state.output`` is a dict with the eight weighted loss components (:data:`LOSS_KEYS`, Python floats),
+    ``engine.state.output`` is a dict with the twelve weighted loss components (:data:`LOSS_KEYS`, Python floats),
     ``loss_G`` and ``loss_D`` (floats) and the detached images of the batch (:data:`IMAGE_KEYS`). All floats
     come from one host synchronisation per iteration.
 
@@ -126,6 +144,9 @@ class CycleGANTrainer(Trainer):
         lambda_b: weight of the cycle loss B → A → B. Defaults to 10.
         lambda_identity: identity loss weight relative to ``lambda_a``/``lambda_b``; ``0`` skips the identity
             passes. Defaults to 0.5.
+        lambda_structure: weight of the structure terms ``struct_A``/``struct_B``; ``0`` skips them. Defaults to 0.
+        structure_loss: ``"mind"`` or ``"correlation"`` (see :data:`~medtranslate.engines.losses.STRUCTURE_LOSSES`).
+        lambda_mask: weight of the head-mask consistency terms ``mask_A``/``mask_B``; ``0`` skips them.
         pool_size: size of each history pool; ``0`` disables them. Defaults to 50.
         pool_seed: seed of the pools' generators (``pool_b`` uses ``pool_seed + 1``); ``None`` draws them from
             the global torch RNG.
@@ -166,6 +187,9 @@ class CycleGANTrainer(Trainer):
         lambda_a: float = 10.0,
         lambda_b: float = 10.0,
         lambda_identity: float = 0.5,
+        lambda_structure: float = 0.0,
+        structure_loss: str = "mind",
+        lambda_mask: float = 0.0,
         pool_size: int = 50,
         pool_seed: int | None = 0,
         ct_key: str = "ct",
@@ -224,6 +248,11 @@ class CycleGANTrainer(Trainer):
         self.lambda_a = lambda_a
         self.lambda_b = lambda_b
         self.lambda_identity = lambda_identity
+        if structure_loss not in STRUCTURE_LOSSES:
+            raise ValueError(f"unknown structure_loss {structure_loss!r}; choose one of {', '.join(STRUCTURE_LOSSES)}")
+        self.lambda_structure = lambda_structure
+        self.structure_loss = structure_loss
+        self.lambda_mask = lambda_mask
         self.pool_a = ImagePool(pool_size, seed=pool_seed)
         self.pool_b = ImagePool(pool_size, seed=None if pool_seed is None else pool_seed + 1)
         self.optim_set_to_none = optim_set_to_none
@@ -320,7 +349,27 @@ class CycleGANTrainer(Trainer):
                 loss_idt_a = loss_idt_b = torch.zeros((), device=real_a.device)
         loss_cycle_a = F.l1_loss(rec_a.float(), real_a.float()) * engine.lambda_a
         loss_cycle_b = F.l1_loss(rec_b.float(), real_b.float()) * engine.lambda_b
-        loss_g = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b + loss_idt_a + loss_idt_b
+        zero = torch.zeros((), device=real_a.device)
+        loss_struct_a = loss_struct_b = loss_mask_a = loss_mask_b = zero
+        if engine.lambda_structure > 0:
+            loss_struct_a = structure_loss(engine.structure_loss, real_a, fake_b) * engine.lambda_structure
+            loss_struct_b = structure_loss(engine.structure_loss, real_b, fake_a) * engine.lambda_structure
+        if engine.lambda_mask > 0:
+            loss_mask_a = head_mask_loss(real_a, fake_b) * engine.lambda_mask
+            loss_mask_b = head_mask_loss(real_b, fake_a) * engine.lambda_mask
+        generator_losses = (
+            loss_g_a,
+            loss_g_b,
+            loss_cycle_a,
+            loss_cycle_b,
+            loss_idt_a,
+            loss_idt_b,
+            loss_struct_a,
+            loss_struct_b,
+            loss_mask_a,
+            loss_mask_b,
+        )
+        loss_g = torch.stack(generator_losses).sum()
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
         engine._step(loss_g, engine.g_optimizer, engine.g_scaler)
 
@@ -336,7 +385,7 @@ class CycleGANTrainer(Trainer):
         engine._step(loss_d, engine.d_optimizer, engine.d_scaler)
         engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
 
-        losses = (loss_g_a, loss_g_b, loss_cycle_a, loss_cycle_b, loss_idt_a, loss_idt_b, loss_d_a, loss_d_b)
+        losses = (*generator_losses, loss_d_a, loss_d_b)
         values = torch.stack([*losses, loss_g, loss_d]).detach().tolist()  # one host synchronisation for all floats
         output: dict[str, Any] = dict(zip((*LOSS_KEYS, "loss_G", "loss_D"), values, strict=True))
         images = (real_a, fake_b, rec_a, real_b, fake_a, rec_b)

@@ -16,13 +16,10 @@ from ignite.engine import Engine, Events
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from medtranslate.engines.trainer import LOSS_KEYS
+from medtranslate.engines.trainer import GENERATOR_LOSS_KEYS, LOSS_KEYS
 from medtranslate.io.atomic import atomic_write_bytes
 
 __all__ = ["GENERATOR_LOSS_KEYS", "LossHistoryHandler"]
-
-#: the six generator-side components, plotted in the first panel
-GENERATOR_LOSS_KEYS: tuple[str, ...] = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")
 
 
 class LossHistoryHandler:

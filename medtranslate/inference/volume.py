@@ -1,9 +1,10 @@
 """Translate a CT volume with a 2D generator, slice by slice, keeping the input's grid and affine.
 
-The generator was trained on axial slices resized (keeping the aspect ratio) and padded to
-``image_size``×``image_size``; :class:`SliceTranslator` does the same to each axial slice, runs the network
-over batches of slices with MONAI's :class:`~monai.inferers.SliceInferer`, undoes the padding and the resize,
-and returns a volume of the input's shape with the input's metadata. Slices are processed in chunks along the
+The generator was trained on axial slices cropped to the head and resized to ``image_size``×``image_size``
+(:mod:`medtranslate.transforms.head`); :class:`SliceTranslator` calls the same functions on each axial slice,
+runs the network over batches of slices with MONAI's :class:`~monai.inferers.SliceInferer`, puts each output
+back into its slice's grid (background outside the head) and returns a volume of the input's shape with the
+input's metadata. Slices are processed in chunks along the
 axial axis so that memory stays bounded for large volumes (a 512×512×300 CT never exists at 256² as a whole):
 the peak is the input, the float32 result and one chunk's working set (``docs/performance.md``).
 
@@ -34,6 +35,7 @@ from tqdm.auto import tqdm
 
 from medtranslate.errors import ConfigError, DimensionError
 from medtranslate.precision import autocast_dtype
+from medtranslate.transforms.head import HeadBox, crop_head, resize_slices, uncrop_head
 
 ort, has_ort = optional_import("onnxruntime")
 
@@ -111,6 +113,9 @@ class SliceTranslator:
         progress: show a progress bar over chunks.
         channels_last: feed the network NHWC batches and convert its parameters to ``channels_last`` in place;
             ``None`` chooses it on CUDA and for ``backend="compile"``, not for eager CPU (within noise there).
+        head_crop: crop each slice to its head as in training (:func:`~medtranslate.transforms.head.crop_head`)
+            and blank the output outside the head; ``False`` resizes the whole slice (aspect kept) and pads it, for
+            inputs that are already training-sized crops (evaluation) or networks trained without the crop.
         backend: ``"eager"`` (PyTorch as it is), ``"compile"`` (``torch.compile``, inductor with ``freezing=True``,
             static shapes: the first call compiles, again for a new batch size) or ``"onnxruntime"`` (CPU only,
             ``network`` must be a module; see :class:`OnnxRuntimeNetwork`). Results agree with eager fp32 to
@@ -133,8 +138,10 @@ class SliceTranslator:
         progress: bool = False,
         channels_last: bool | None = None,
         backend: str = "eager",
+        head_crop: bool = True,
     ) -> None:
         self.network = network
+        self.head_crop = head_crop
         self.image_size = image_size
         self.sw_batch_size = sw_batch_size
         self.chunk_slices = max(1, chunk_slices)
@@ -170,25 +177,34 @@ class SliceTranslator:
             roi_size=(image_size, image_size), sw_batch_size=sw_batch_size, spatial_dim=2, progress=False
         )
 
-    def _to_model(self, chunk: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """(1, X, Y, z) → (1, 1, S, S, z): resize in-plane keeping the aspect ratio, then pad with background."""
-        x, y = chunk.shape[1:3]
-        fx, fy = fit_size((x, y), self.image_size)
+    def _to_model(self, chunk: torch.Tensor) -> tuple[torch.Tensor, list[tuple[HeadBox, object]] | tuple[int, int]]:
+        """(1, X, Y, z) → (1, 1, S, S, z): each slice cropped to its head and resized (or, without ``head_crop``,
+        the whole slice resized keeping the aspect ratio and padded with background), and how to undo it."""
         slices = chunk.permute(3, 0, 1, 2)  # (z, 1, X, Y)
-        if (fx, fy) != (x, y):
-            slices = F.interpolate(slices, size=(fx, fy), mode="bilinear", align_corners=False, antialias=fx < x)
+        if self.head_crop:
+            crops, heads = [], []
+            for s in slices:
+                crop, box, mask = crop_head(s, self.image_size, self.background)
+                crops.append(crop)
+                heads.append((box, mask))
+            return torch.stack(crops).permute(1, 2, 3, 0)[None], heads
+        fx, fy = fit_size(tuple(chunk.shape[1:3]), self.image_size)
+        slices = resize_slices(slices, (fx, fy))
         px, py = self.image_size - fx, self.image_size - fy
         slices = F.pad(slices, (py // 2, py - py // 2, px // 2, px - px // 2), value=self.background)
         return slices.permute(1, 2, 3, 0)[None], (fx, fy)
 
-    def _from_model(self, out: torch.Tensor, fitted: tuple[int, int], shape: tuple[int, int]) -> torch.Tensor:
-        """(1, 1, S, S, z) → (1, X, Y, z): crop the padding, resize back to the input's in-plane size."""
-        fx, fy = fitted
+    def _from_model(
+        self, out: torch.Tensor, undo: list[tuple[HeadBox, object]] | tuple[int, int], shape: tuple[int, int]
+    ) -> torch.Tensor:
+        """(1, 1, S, S, z) → (1, X, Y, z): back onto each slice's grid (see :meth:`_to_model`)."""
+        slices = out[0].permute(3, 0, 1, 2)  # (z, 1, S, S)
+        if self.head_crop:
+            back = [uncrop_head(s, box, mask, self.background) for s, (box, mask) in zip(slices, undo, strict=True)]
+            return torch.stack(back).permute(1, 2, 3, 0)
+        fx, fy = undo
         ox, oy = (self.image_size - fx) // 2, (self.image_size - fy) // 2
-        slices = out[0, :, ox : ox + fx, oy : oy + fy].permute(3, 0, 1, 2)  # (z, 1, fx, fy)
-        if (fx, fy) != shape:
-            slices = F.interpolate(slices, size=shape, mode="bilinear", align_corners=False)
-        return slices.permute(1, 2, 3, 0)
+        return resize_slices(slices[..., ox : ox + fx, oy : oy + fy], shape).permute(1, 2, 3, 0)
 
     def _run(self, batch: torch.Tensor) -> torch.Tensor:
         """The network on one (B, 1, S, S) batch, in the chosen layout, precision and compiled form; float32 out."""
@@ -220,9 +236,9 @@ class SliceTranslator:
         starts = range(0, depth, self.chunk_slices)
         for start in tqdm(starts, total=math.ceil(depth / self.chunk_slices), disable=not self.progress, unit="chunk"):
             chunk = volume[..., start : start + self.chunk_slices].to(self.device, torch.float32)
-            model_in, fitted = self._to_model(chunk)
+            model_in, undo = self._to_model(chunk)
             out = self.inferer(model_in, self._run)
-            result[..., start : start + chunk.shape[-1]] = self._from_model(out, fitted, shape).cpu()
+            result[..., start : start + chunk.shape[-1]] = self._from_model(out, undo, shape).cpu()
         result = result[..., 0] if squeeze else result
         if isinstance(image, MetaTensor):
             result = MetaTensor(result, meta=dict(image.meta), applied_operations=list(image.applied_operations))

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from monai.transforms import Compose
 
-from medtranslate.data.datalist import load_manifest, paired_datalist
+from medtranslate.data.datalist import load_manifest, paired_datalist, select_contrast
 from medtranslate.data.loaders import paired_validation_dataset
 from medtranslate.errors import EmptyInputError, InputError
 from medtranslate.inference import SliceTranslator, load_generator
@@ -242,6 +242,7 @@ def load_unpaired_split(
     image_size: int = 128,
     window: str | Sequence[float] = DEFAULT_CT_WINDOW,
     max_images: int | None = None,
+    contrast: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """CT and MRI of one split of an unpaired data set, deduplicated and leakage-free, on [-1, 1].
 
@@ -254,13 +255,18 @@ def load_unpaired_split(
         image_size: output side (aspect kept, padded with -1).
         window: CT window for HU data.
         max_images: at most this many images per domain, spread evenly over the list.
+        contrast: MRI of this contrast only, by the manifest's labels (see
+            :func:`~medtranslate.data.datalist.select_contrast`); ``None``: every MRI item.
 
     Returns:
         ``(ct (N, 1, S, S), mri (M, 1, S, S), info)`` with ``info`` naming the source, split, counts and the
         number of items the manifest dropped.
     """
     manifest, base = load_manifest(source, hash_files=True) if Path(source).is_dir() else load_manifest(source)
-    paths = {d: _spread([str(base / e["image"]) for e in manifest[f"{split}_{d}"]], max_images) for d in ("ct", "mri")}
+    entries = {d: manifest[f"{split}_{d}"] for d in ("ct", "mri")}
+    if contrast:
+        entries["mri"] = select_contrast(entries["mri"], contrast, source)
+    paths = {d: _spread([str(base / e["image"]) for e in entries[d]], max_images) for d in ("ct", "mri")}
     ct_load = Compose([LoadMedicalImaged("ct"), ct_transforms("ct", image_size, window=window, augment=False)])
     mri_load = Compose([LoadMedicalImaged("mri"), mri_transforms("mri", image_size, augment=False)])
     report = manifest.get("report", {})
@@ -269,7 +275,8 @@ def load_unpaired_split(
         "split": split,
         "n_ct": len(paths["ct"]),
         "n_mri": len(paths["mri"]),
-        "available": {d: len(manifest[f"{split}_{d}"]) for d in ("ct", "mri")},
+        "available": {d: len(entries[d]) for d in ("ct", "mri")},
+        "contrast": contrast or "any",
         "duplicates_dropped": len(report.get("duplicates_dropped", [])),
         "leakage_dropped": len(report.get("leakage_dropped", [])),
     }
@@ -407,6 +414,7 @@ def evaluate(
     device: str = "cpu",
     seed: int = 0,
     overwrite: bool = False,
+    contrast: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``G_A`` (when given) and the baselines; write ``report.json``, CSVs and per-case figures.
 
@@ -442,6 +450,8 @@ def evaluate(
         device: device a checkpoint is loaded to.
         seed: seeds registration sampling, the CNN, distances and bootstrap.
         overwrite: replace existing report files.
+        contrast: the unpaired MRI (held-out test images, and the training images of the baselines) of this
+            contrast only, by the manifest's labels (e.g. ``"T1"`` for a T1 model); ``None``: every MRI.
 
     Returns:
         the report dictionary that was written (see ``docs/evaluation.md``).
@@ -461,11 +471,13 @@ def evaluate(
     if model is not None:
         # float32 throughout, so reported metrics do not depend on whether the machine has native bf16
         translators["model"] = (
-            SliceTranslator(model, image_size, amp=False) if isinstance(model, torch.nn.Module) else model
+            SliceTranslator(model, image_size, amp=False, head_crop=False)  # the loaders crop already
+            if isinstance(model, torch.nn.Module)
+            else model
         )
     rec = generator_b
     if isinstance(generator_b, torch.nn.Module):
-        rec = SliceTranslator(generator_b, image_size, amp=False)
+        rec = SliceTranslator(generator_b, image_size, amp=False, head_crop=False)
     report: dict[str, Any] = {
         "settings": {
             "paired_dir": None if paired_dir is None else str(paired_dir),
@@ -476,6 +488,7 @@ def evaluate(
             "window": window if isinstance(window, str) else list(window),
             "seed": seed,
             "n_boot": n_boot,
+            "contrast": contrast or "any",
         },
         "messages": messages,
         "baselines": {},
@@ -484,7 +497,7 @@ def evaluate(
     train_ct = train_mri = None
     if unpaired_dir is not None:
         train_ct, train_mri, train_info = load_unpaired_split(
-            unpaired_dir, "training", image_size, window, cnn_train_images
+            unpaired_dir, "training", image_size, window, cnn_train_images, contrast
         )
         report["baselines"]["training_data"] = train_info
     skipped: list[dict[str, str]] = []
@@ -507,7 +520,8 @@ def evaluate(
             iterations=cnn_iterations,
             seed=seed,
         )
-        translators["cnn_random_pairs"] = SliceTranslator(cnn.network, size, amp=False)  # resizes to its size and back
+        # resizes to its size and back
+        translators["cnn_random_pairs"] = SliceTranslator(cnn.network, size, amp=False, head_crop=False)
         report["baselines"]["cnn_random_pairs"] = {
             "protocol": f"{cnn.protocol}; trained at {size}² (applied at {size}², resized back) on {where}",
             "loss_first": cnn.losses[0],
@@ -543,7 +557,7 @@ def evaluate(
             figures.append(str(path))
 
     if unpaired_dir is not None:
-        test_ct, test_mri, info = load_unpaired_split(unpaired_dir, "test", image_size, window, max_unpaired)
+        test_ct, test_mri, info = load_unpaired_split(unpaired_dir, "test", image_size, window, max_unpaired, contrast)
         if len(test_ct) == 0 or len(test_mri) == 0:
             raise EmptyInputError(unpaired_dir, "the test split needs CT and MRI for the unpaired evaluation")
         fakes = {name: _translate(t, test_ct) for name, t in translators.items() if name == "model"}

@@ -1,7 +1,8 @@
 """
 MONAI-style transforms for unpaired CT/MRI: grayscale check, CT windowing and MRI normalisation onto [-1, 1]
-(with their inverses), head masks, RAS orientation, axial slice sampling, resize/pad keeping the aspect ratio,
-CycleGAN augmentation with independent random states per key, and the per-domain pipeline builders.
+(with their inverses), head masks, RAS orientation, axial slice sampling, the head crop shared by training and
+inference, resize/pad keeping the aspect ratio, CycleGAN augmentation with independent random states per key, and
+the per-domain pipeline builders.
 """
 
 from medtranslate.transforms.array import (
@@ -22,6 +23,7 @@ from medtranslate.transforms.dictionary import (
     AxialSlicesd,
     CTWindowd,
     EnsureGrayscaled,
+    HeadCropd,
     HeadMaskd,
     MRINormalized,
     RandAxialSliced,
@@ -29,6 +31,17 @@ from medtranslate.transforms.dictionary import (
     ResizeLongestPadd,
     ScaleToSymmetricd,
     default_mask_keys,
+)
+from medtranslate.transforms.head import (
+    HEAD_LEVEL,
+    HeadBox,
+    HeadCrop,
+    apply_head_crop,
+    crop_head,
+    find_head,
+    locate_head,
+    resize_slices,
+    uncrop_head,
 )
 from medtranslate.transforms.pipelines import MODALITIES, ct_transforms, intensity_transform, mri_transforms
 from medtranslate.transforms.presets import CT_WINDOW_PRESETS, DEFAULT_CT_WINDOW, resolve_window
@@ -52,6 +65,7 @@ __all__ = [
     "CT_WINDOW_PRESETS",
     "DEFAULT_CT_WINDOW",
     "DISPLAY_RANGES",
+    "HEAD_LEVEL",
     "MODALITIES",
     "RAS_LABELS",
     "AxialOrientation",
@@ -62,6 +76,9 @@ __all__ = [
     "CTWindowd",
     "EnsureGrayscale",
     "EnsureGrayscaled",
+    "HeadBox",
+    "HeadCrop",
+    "HeadCropd",
     "HeadMask",
     "HeadMaskd",
     "MRINormalize",
@@ -74,21 +91,27 @@ __all__ = [
     "ResizeLongestPadd",
     "ScaleToSymmetric",
     "ScaleToSymmetricd",
+    "apply_head_crop",
     "check_finite",
     "check_modality",
+    "crop_head",
     "ct_transforms",
     "default_mask_keys",
     "eligible_slices",
     "extract_axial_slice",
+    "find_head",
     "foreground_slices",
     "from_symmetric",
     "head_mask",
     "intensity_transform",
+    "locate_head",
     "mri_transforms",
     "otsu_threshold",
+    "resize_slices",
     "resolve_window",
     "source_name",
     "to_display_range",
     "to_symmetric",
+    "uncrop_head",
     "window_to_hu",
 ]

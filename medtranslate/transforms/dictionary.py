@@ -28,6 +28,7 @@ from medtranslate.transforms.array import (
     ResizeLongestPad,
     ScaleToSymmetric,
 )
+from medtranslate.transforms.head import HEAD_MARGIN, HeadCrop, locate_head
 from medtranslate.transforms.presets import DEFAULT_CT_WINDOW
 from medtranslate.transforms.utils import eligible_slices, extract_axial_slice, source_name
 
@@ -36,6 +37,7 @@ __all__ = [
     "AxialSlicesd",
     "CTWindowd",
     "EnsureGrayscaled",
+    "HeadCropd",
     "HeadMaskd",
     "MRINormalized",
     "RandAxialSliced",
@@ -461,4 +463,47 @@ class RandCycleGANAugmentd(Randomizable, MapTransform):
         self.randomize(d)
         for key in self.key_iterator(d):
             d[key] = self.augmenters[key](d[key], randomize=False)
+        return d
+
+
+class HeadCropd(MapTransform):
+    """
+    Dictionary-based wrapper of :py:class:`medtranslate.transforms.HeadCrop`.
+
+    Args:
+        keys: keys of the corresponding items to be transformed.
+        spatial_size: output side.
+        background: value of blanked pixels.
+        margin: fraction of the head's larger side added around it.
+        blank: blank pixels outside the head mask.
+        joint: crop every key with the box and mask of the first one (voxel-aligned pairs stay aligned);
+            otherwise each key is cropped to its own head.
+        allow_missing_keys: don't raise exception if key is missing.
+    """
+
+    backend = HeadCrop.backend
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        spatial_size: int = 256,
+        background: float = -1.0,
+        margin: float = HEAD_MARGIN,
+        blank: bool = True,
+        joint: bool = False,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.cropper = HeadCrop(spatial_size, background=background, margin=margin, blank=blank)
+        self.joint = joint
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        head = None
+        for key in self.key_iterator(d):
+            if not self.joint:
+                d[key] = self.cropper(d[key])
+                continue
+            head = head or locate_head(d[key], self.cropper.margin)
+            d[key] = self.cropper.apply(d[key], *head)
         return d

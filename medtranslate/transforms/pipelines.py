@@ -2,7 +2,8 @@
 Post-load pipelines for each domain, used by the datasets and the bundle configs.
 
 Order: grayscale/channel check → RAS orientation (volumes) → intensity onto [-1, 1] (+ head mask) →
-axial slice sampling (volumes) → resize longest side / pad with -1 → CycleGAN augmentation (training) →
+axial slice sampling (volumes) → crop to the head (headrest, table, text blanked) and resize
+(:mod:`medtranslate.transforms.head`, as at inference) → CycleGAN augmentation (training) →
 float32. Everything before the first random transform is deterministic, so ``CacheDataset`` caches it.
 Output: float32 ``(1, image_size, image_size)`` in [-1, 1].
 """
@@ -21,11 +22,11 @@ from medtranslate.transforms.dictionary import (
     AxialSlicesd,
     CTWindowd,
     EnsureGrayscaled,
+    HeadCropd,
     HeadMaskd,
     MRINormalized,
     RandAxialSliced,
     RandCycleGANAugmentd,
-    ResizeLongestPadd,
     default_mask_keys,
 )
 from medtranslate.transforms.presets import DEFAULT_CT_WINDOW
@@ -105,7 +106,8 @@ def _domain_transforms(
             transforms.append(AxialSlicesd(keys, mask_key=mask_keys[0], min_foreground=min_foreground))
     if volume is not False or not isinstance(intensity, CTWindowd):
         transforms.append(DeleteItemsd(mask_keys))
-    transforms.append(ResizeLongestPadd(keys, spatial_size=load_size if augment else image_size, background=-1.0))
+    # the head crop of inference (SliceTranslator) too: same function, same tensor for the same slice
+    transforms.append(HeadCropd(keys, spatial_size=load_size if augment else image_size, background=-1.0))
     if augment:
         transforms.append(RandCycleGANAugmentd(keys, roi_size=image_size, flip_prob=flip_prob, affine_prob=affine_prob))
     transforms.append(EnsureTyped(keys, data_type="tensor", dtype=torch.float32, track_meta=track_meta))

@@ -25,7 +25,7 @@ def test_history_files_after_a_run(make_run, tmp_path):
     summary = json.loads((tmp_path / "losses.json").read_text())
     assert summary["keys"] == list(LOSS_KEYS) and summary["iterations"] == 8
     assert summary["epoch_means"]["2"]["cycle_A"] == pytest.approx(float(values[4:, 2].mean()))
-    assert summary["epoch_means"]["1"]["D_B"] == pytest.approx(float(values[:4, 7].mean()))
+    assert summary["epoch_means"]["1"]["D_B"] == pytest.approx(float(values[:4, LOSS_KEYS.index("D_B")].mean()))
     assert rows[-1][2] == repr(trainer.state.output["G_A"])
     with Image.open(tmp_path / "loss_curves.png") as image:
         assert image.size == (1200, 400)
@@ -34,7 +34,8 @@ def test_history_files_after_a_run(make_run, tmp_path):
 
 def test_state_round_trip(tmp_path):
     history = LossHistoryHandler(tmp_path)
-    history.iterations, history.epochs, history.values = [1, 2], [1, 1], [[0.5] * 8, [0.25] * 8]
+    n = len(LOSS_KEYS)
+    history.iterations, history.epochs, history.values = [1, 2], [1, 1], [[0.5] * n, [0.25] * n]
     state = history.state_dict()
     restored = LossHistoryHandler(tmp_path)
     restored.load_state_dict(state)

@@ -21,6 +21,7 @@ from medtranslate.inference import (
     translate_many,
     translate_path,
 )
+from medtranslate.inference.volume import SliceTranslator
 from medtranslate.io import write_dicom_series, write_png
 
 ALL = ("nifti", "png", "nifti-slices", "dicom")
@@ -60,7 +61,8 @@ def test_orientation_round_trip_is_exact_for_an_identity_network(tmp_path: Path,
     """With a network that returns its input, the output is the windowed input voxel for voxel (no flips)."""
     identity = torch.nn.Conv2d(1, 1, 1, bias=False)
     identity.weight.data.fill_(1.0)
-    (out,) = translate_path(oblique_nifti, tmp_path / "out", identity, image_size=32, window=(0.0, 4000.0))
+    translator = SliceTranslator(identity, image_size=32, head_crop=False)  # geometry alone, no head crop
+    (out,) = translate_path(oblique_nifti, tmp_path / "out", identity, window=(0.0, 4000.0), translator=translator)
     expected = np.clip(nib.load(oblique_nifti).get_fdata() / 4000.0 + 0.5, 0, 1)
     got = nib.load(out).get_fdata()
     assert np.corrcoef(got.ravel(), expected.ravel())[0, 1] > 0.99  # 32x28 → 32² and back blurs a little

@@ -43,9 +43,12 @@ def test_eval_is_deterministic_and_affine_follows_monai(disc_image):
     first, second = pipeline({"mri": img}), pipeline({"mri": img.clone()})
     assert torch.equal(first["mri"], second["mri"])
     _check_output(first["mri"], 16)
-    # 32x24 → longest side 16: factor 2 on both axes, so the spacings double; then 2 + 2 columns of padding
-    np.testing.assert_allclose(torch.diag(first["mri"].affine)[:2].numpy(), [1.0, 1.6])
-    assert torch.all(first["mri"][0, :, :2] == -1.0) and torch.all(first["mri"][0, :, -2:] == -1.0)
+    # cropped to the disc's square box (side s) and resized to 16: the spacings grow by s / 16
+    _, _, side, *shape = first["mri"].meta["head_box"]
+    assert shape == [32, 24] and side < 24
+    np.testing.assert_allclose(torch.diag(first["mri"].affine)[:2].numpy(), [0.5 * side / 16, 0.8 * side / 16])
+    corners = first["mri"][0, [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert torch.allclose(corners, torch.tensor(-1.0), atol=1e-3)  # the square box's corners are background
     assert first["mri"].meta["filename_or_obj"] == "/data/slice.png"
     assert torch.equal(img.affine, torch.diag(torch.tensor([0.5, 0.8, 1.0, 1.0], dtype=torch.float64)))
 
