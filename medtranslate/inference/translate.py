@@ -29,6 +29,13 @@ files are numbered from 0. A 2D input gives 2D outputs (``P.png`` for ``png``) i
 The DICOM series is marked synthetic (``DERIVED\\SECONDARY``, ``SYNTHETIC`` description, new UIDs) and keeps
 the source's geometry; patient and study attributes are copied from a DICOM source only with
 ``copy_patient_tags=True``.
+
+With ``uncertainty`` (:class:`~medtranslate.inference.UncertaintySettings`), a trust map is written beside every
+export under the prefix ``P_uncertainty`` (``P_uncertainty.nii.gz``, ``P_uncertainty_png/``, ...), with the
+same geometry and writers: the expected ``|synthetic - real MRI|`` on [0, 1] (or the uncalibrated score), 0
+outside the head; PNG 0–255/0–65535 and DICOM 0–4095 for [0, 1]. Its DICOM series shares the synthetic series'
+study and frame of reference and says ``UNCERTAINTY`` and ``calibrated``/``UNCALIBRATED`` in its
+``SeriesDescription``.
 """
 
 from __future__ import annotations
@@ -39,12 +46,14 @@ import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import nibabel as nib
 import numpy as np
 import torch
 from monai.data import MetaTensor
 from monai.transforms import Orientation
+from pydicom.uid import generate_uid
 
 from medtranslate.errors import (
     EmptyInputError,
@@ -53,6 +62,7 @@ from medtranslate.errors import (
     OutputExistsError,
     find_user_error,
 )
+from medtranslate.inference.uncertainty import UNCERTAINTY_SUFFIX, UncertaintySettings
 from medtranslate.inference.volume import SliceTranslator
 from medtranslate.io import (
     LoadMedicalImage,
@@ -71,6 +81,7 @@ __all__ = [
     "DICOM_MAX",
     "EXPORTS",
     "OUTPUT_SUFFIX",
+    "TranslatedImage",
     "TranslationReport",
     "find_inputs",
     "input_stem",
@@ -205,12 +216,36 @@ def _axcodes(affine: torch.Tensor) -> str:
     return "".join(nib.aff2axcodes(np.asarray(affine, dtype=np.float64), labels=RAS_LABELS))
 
 
+class TranslatedImage(NamedTuple):
+    """What :func:`translate_image` returns: the synthetic MRI on [-1, 1] in the input's voxel order and in RAS
+    voxel order (axial slices along the last axis), and the same for the trust map on [0, 1] when one was asked
+    for (else ``None``)."""
+
+    mri: MetaTensor
+    mri_ras: MetaTensor
+    uncertainty: MetaTensor | None = None
+    uncertainty_ras: MetaTensor | None = None
+
+
+def _to_input_order(ras: torch.Tensor, affine: torch.Tensor, codes: str, name: object) -> tuple[MetaTensor, MetaTensor]:
+    """A RAS-ordered result as ``(in the input's voxel order, in RAS)`` MetaTensors with their affines."""
+    out_ras = MetaTensor(_plain(ras), affine=affine, meta={"filename_or_obj": name})
+    back = Orientation(axcodes=codes, labels=RAS_LABELS)(MetaTensor(out_ras.as_tensor(), affine=affine))
+    meta = {"filename_or_obj": name}
+    return MetaTensor(back.as_tensor().contiguous(), affine=back.affine.to(torch.float64), meta=meta), out_ras
+
+
+def _plain(x: torch.Tensor) -> torch.Tensor:
+    return x.as_tensor() if isinstance(x, MetaTensor) else torch.as_tensor(x)
+
+
 def translate_image(
     image: MetaTensor,
     translator: SliceTranslator,
     window: str | Sequence[float] = DEFAULT_CT_WINDOW,
     slices: str | slice | range | None = None,
-) -> tuple[MetaTensor, MetaTensor]:
+    uncertainty: UncertaintySettings | None = None,
+) -> TranslatedImage:
     """Translate a loaded CT image (HU, or an 8/16-bit image file) into a synthetic MRI in [-1, 1].
 
     Preprocessing is the training pipeline's (grey channel, RAS for volumes, CT window onto [-1, 1]); the
@@ -221,11 +256,13 @@ def translate_image(
         translator: the slice-wise generator.
         window: the CT window the model was trained with (preset name or ``(level, width)`` in HU).
         slices: axial slices to translate (see :func:`parse_slices`), counted inferior to superior.
+        uncertainty: also compute the trust map (:class:`~medtranslate.inference.UncertaintyEstimator` around
+            ``translator``; the synthetic MRI is the same as without it).
 
     Returns:
-        ``(mri, mri_ras)``: the synthetic MRI in the input's voxel order (with the input's affine, or the slab's
-        when ``slices`` is given) and the same in RAS voxel order (axial slices along the last axis); 2D inputs
-        give the same image twice, ``(1, X, Y)``.
+        a :class:`TranslatedImage`: the synthetic MRI (and map) in the input's voxel order (with the input's
+        affine, or the slab's when ``slices`` is given) and in RAS voxel order; 2D inputs give the same image
+        twice, ``(1, X, Y)``.
 
     Raises:
         InputError: an MR image, or ``slices`` that select nothing; DimensionError/NonFiniteError from the checks.
@@ -235,11 +272,14 @@ def translate_image(
         raise InputError(name, "is an MR image (DICOM Modality MR); translate expects CT")
     gray = EnsureGrayscale()(image)
     selection = parse_slices(slices)
+    run = translator if uncertainty is None else uncertainty.estimator(translator)
     if gray.ndim == 3:
         if selection is not None and not range(1)[selection]:
             raise InputError(name, f"slices {slices!r} select nothing in a 2D image (its only slice is 0)")
-        mri = translator(CTWindow(window)(gray))
-        return mri, mri
+        out = run(CTWindow(window)(gray))
+        if uncertainty is None:
+            return TranslatedImage(out, out)
+        return TranslatedImage(out[0], out[0], out[1], out[1])
     ras = AxialOrientation("RAS")(gray)
     depth = int(ras.shape[-1])
     affine = ras.affine.clone().to(torch.float64)
@@ -249,13 +289,13 @@ def translate_image(
             raise InputError(name, f"slices {slices!r} select no axial slice of the {depth} there are")
         ras = ras[..., chosen.start : chosen.stop]
         affine[:3, 3] += affine[:3, 2] * chosen.start
-    windowed = CTWindow(window)(ras)
-    out_ras = MetaTensor(translator(windowed), affine=affine, meta={"filename_or_obj": name})
+    out = run(CTWindow(window)(ras))
     codes = _axcodes(image.affine)
-    back = Orientation(axcodes=codes, labels=RAS_LABELS)(MetaTensor(out_ras.as_tensor(), affine=affine))
-    meta = {"filename_or_obj": name}
-    mri = MetaTensor(back.as_tensor().contiguous(), affine=back.affine.to(torch.float64), meta=meta)
-    return mri, out_ras
+    if uncertainty is None:
+        return TranslatedImage(*_to_input_order(out, affine, codes, name))
+    mri, mri_ras = _to_input_order(out[0], affine, codes, name)
+    unc, unc_ras = _to_input_order(out[1], affine, codes, name)
+    return TranslatedImage(mri, mri_ras, unc, unc_ras)
 
 
 @dataclass
@@ -310,6 +350,7 @@ def translate_path(
     amp: bool | None = None,
     protect: Iterable[str | os.PathLike] = (),
     translator: SliceTranslator | None = None,
+    uncertainty: UncertaintySettings | None = None,
 ) -> list[Path]:
     """Translate one CT file or DICOM series and write the requested exports (see the module docstring).
 
@@ -335,9 +376,12 @@ def translate_path(
         protect: more input paths no output may replace (e.g. the other inputs of a batch).
         translator: a ready :class:`SliceTranslator` to reuse (then ``network``, ``image_size``, ``batch_size``,
             ``device`` and ``amp`` are not used).
+        uncertainty: also write the trust map (expected ``|synthetic - real|`` on [0, 1]) beside each export,
+            named with ``_uncertainty`` after the synthetic MRI's prefix, in the same format and geometry; DICOM
+            maps share the synthetic series' study and frame of reference.
 
     Returns:
-        the written files and folders.
+        the written files and folders: the synthetic MRI's in :data:`EXPORTS` order, then the map's.
 
     Raises:
         MedTranslateError: a subclass naming the input or output and the cause.
@@ -350,43 +394,104 @@ def translate_path(
     outputs = _Outputs(Path(output_dir), f"{input_stem(source)}{OUTPUT_SUFFIX}")
     image = LoadMedicalImage()(source)
     is_2d = image.ndim == 3
-    targets = {
+    kinds = [outputs] + ([_Outputs(outputs.folder, outputs.prefix + UNCERTAINTY_SUFFIX)] if uncertainty else [])
+    targets = [_targets(o, is_2d) for o in kinds]
+    for name in exports:
+        for target in targets:
+            check_output_path(target[name], overwrite=overwrite, protect=guarded)
+    if translator is None:
+        network = network.to(device) if device is not None else network
+        translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp)
+    result = translate_image(image, translator, window=window, slices=slices, uncertainty=uncertainty)
+    stem = input_stem(source)
+    images = [
+        _Export(
+            to_display_range(result.mri, "0-1"),
+            to_display_range(result.mri_ras, "0-1"),
+            outputs.prefix,
+            f"SYNTHETIC MRI from CT {stem} (medtranslate CT->MRI)",
+        )
+    ]
+    if uncertainty is not None:
+        calibrated = "calibrated" if uncertainty.calibrated else "UNCALIBRATED"
+        description = f"SYNTHETIC MRI UNCERTAINTY E|err| 0-1=0-4095 {calibrated} CT {stem}"
+        images.append(_Export(result.uncertainty, result.uncertainty_ras, kinds[1].prefix, description))
+        logger.info("%s: the uncertainty map holds the %s", source, uncertainty.description)
+    is_dicom = "dicom" in exports and sniff_format(source) == "dicom"
+    dicom = _DicomOptions(source if is_dicom else None, copy_patient_tags and is_dicom)
+    written: list[Path] = []
+    try:
+        for name in exports:
+            for number, (item, target) in enumerate(zip(images, targets, strict=True)):
+                existed = os.path.lexists(target[name])
+                _write_export(name, item, target[name], is_2d, bit_depth, dicom, 1001 + number, overwrite, guarded)
+                if not existed:
+                    written.append(target[name])
+    except BaseException:
+        for path in written:
+            _remove(path)
+        raise
+    paths = [target[n] for target in targets for n in exports]
+    logger.info("%s: wrote %s", source, ", ".join(str(p) for p in paths))
+    return paths
+
+
+def _targets(outputs: _Outputs, is_2d: bool) -> dict[str, Path]:
+    """Export name → output path."""
+    return {
         "nifti": outputs.nifti,
         "png": outputs.png_2d if is_2d else outputs.png,
         "nifti-slices": outputs.slices,
         "dicom": outputs.dicom,
     }
-    for name in exports:
-        check_output_path(targets[name], overwrite=overwrite, protect=guarded)
-    if translator is None:
-        network = network.to(device) if device is not None else network
-        translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp)
-    mri, mri_ras = translate_image(image, translator, window=window, slices=slices)
-    unit = to_display_range(mri, "0-1")
-    written: list[Path] = []
-    try:
-        for name in exports:
-            target = targets[name]
-            existed = os.path.lexists(target)
-            if name == "nifti":
-                write_nifti(unit, target, dtype=np.float32, overwrite=overwrite, protect=guarded)
-            elif name == "png" and is_2d:
-                write_png(unit, target, bit_depth, (0.0, 1.0), overwrite=overwrite, protect=guarded)
-            elif name == "png":
-                with atomic_dir(target, overwrite=overwrite, protect=guarded) as tmp:
-                    write_png_slices(unit, tmp, outputs.prefix, bit_depth=bit_depth, value_range=(0.0, 1.0))
-            elif name == "nifti-slices":
-                _write_nifti_slices(to_display_range(mri_ras, "0-1"), target, outputs.prefix, overwrite, guarded)
-            else:
-                _write_dicom(unit, target, source, copy_patient_tags, overwrite, guarded)
-            if not existed:
-                written.append(target)
-    except BaseException:
-        for path in written:
-            _remove(path)
-        raise
-    logger.info("%s: wrote %s", source, ", ".join(str(targets[n]) for n in exports))
-    return [targets[n] for n in exports]
+
+
+@dataclass
+class _Export:
+    """One image to export on [0, 1]: in the input's voxel order, in RAS order, its file prefix and DICOM
+    ``SeriesDescription``."""
+
+    unit: MetaTensor
+    unit_ras: MetaTensor
+    prefix: str
+    description: str
+
+
+@dataclass
+class _DicomOptions:
+    """What the DICOM exports of one input share: the DICOM source (``None`` for other formats), whether its
+    patient/study tags are copied, and (otherwise) one new study and frame of reference, so that the synthetic
+    MRI and its map overlay in a viewer."""
+
+    source: Path | None
+    copy_patient_tags: bool
+    study: str = field(default_factory=generate_uid)
+    frame: str = field(default_factory=generate_uid)
+
+
+def _write_export(
+    name: str,
+    item: _Export,
+    target: Path,
+    is_2d: bool,
+    bit_depth: int,
+    dicom: _DicomOptions,
+    series_number: int,
+    overwrite: bool,
+    protect: Sequence[str | os.PathLike],
+) -> None:
+    """Write ``item`` as export ``name`` at ``target`` (see the module docstring for the formats)."""
+    if name == "nifti":
+        write_nifti(item.unit, target, dtype=np.float32, overwrite=overwrite, protect=protect)
+    elif name == "png" and is_2d:
+        write_png(item.unit, target, bit_depth, (0.0, 1.0), overwrite=overwrite, protect=protect)
+    elif name == "png":
+        with atomic_dir(target, overwrite=overwrite, protect=protect) as tmp:
+            write_png_slices(item.unit, tmp, item.prefix, bit_depth=bit_depth, value_range=(0.0, 1.0))
+    elif name == "nifti-slices":
+        _write_nifti_slices(item.unit_ras, target, item.prefix, overwrite, protect)
+    else:
+        _write_dicom(item.unit, target, item.description, dicom, series_number, overwrite, protect)
 
 
 def _write_nifti_slices(
@@ -408,27 +513,30 @@ def _write_nifti_slices(
 def _write_dicom(
     unit: MetaTensor,
     folder: Path,
-    source: Path,
-    copy_patient_tags: bool,
+    description: str,
+    dicom: _DicomOptions,
+    series_number: int,
     overwrite: bool,
     protect: Sequence[str | os.PathLike],
 ) -> None:
-    """The synthetic MRI as an MR DICOM series, 0–4095 stored with slope 1 / intercept 0."""
-    is_dicom = sniff_format(source) == "dicom"
+    """An image on [0, 1] as an MR DICOM series marked synthetic, 0–4095 stored with slope 1 / intercept 0."""
     stored = MetaTensor(torch.round(unit.as_tensor() * DICOM_MAX), affine=unit.affine)
     if stored.ndim == 3:
         stored.meta["spatial_shape"] = np.asarray(stored.shape[1:])
+    shared = {} if dicom.copy_patient_tags else {"StudyInstanceUID": dicom.study, "FrameOfReferenceUID": dicom.frame}
     write_dicom_series(
         stored,
         folder,
         modality="MR",
-        series_description=f"SYNTHETIC MRI from CT {input_stem(source)} (medtranslate CT->MRI)"[:64],
-        source=source if is_dicom else None,
-        copy_patient_tags=copy_patient_tags and is_dicom,
+        series_description=description[:64],
+        source=dicom.source,
+        copy_patient_tags=dicom.copy_patient_tags,
         synthetic=True,
         pixel_dtype="uint16",
         rescale=(1.0, 0.0),
         window=(DICOM_MAX / 2.0, float(DICOM_MAX)),
+        series_number=series_number,
+        extra_tags=shared,
         overwrite=overwrite,
         protect=protect,
     )
@@ -481,7 +589,7 @@ def translate_many(
         raise_on_failure: after all inputs, raise an :class:`InputError` listing the failures (the bundle's
             ``run`` uses it so that ``python -m monai.bundle run`` exits non-zero).
         options: passed to :func:`translate_path` (``window``, ``export``, ``slices``, ``bit_depth``,
-            ``overwrite``, ``copy_patient_tags``).
+            ``overwrite``, ``copy_patient_tags``, ``uncertainty``).
 
     Returns:
         a :class:`TranslationReport`.

@@ -415,6 +415,7 @@ def evaluate(
     seed: int = 0,
     overwrite: bool = False,
     contrast: str | None = None,
+    model_image_size: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``G_A`` (when given) and the baselines; write ``report.json``, CSVs and per-case figures.
 
@@ -452,6 +453,8 @@ def evaluate(
         overwrite: replace existing report files.
         contrast: the unpaired MRI (held-out test images, and the training images of the baselines) of this
             contrast only, by the manifest's labels (e.g. ``"T1"`` for a T1 model); ``None``: every MRI.
+        model_image_size: the side the generator was trained at when it differs from ``image_size`` (e.g. an
+            earlier 128² model scored on 256² slices: each slice is resized to it and the output back).
 
     Returns:
         the report dictionary that was written (see ``docs/evaluation.md``).
@@ -471,18 +474,19 @@ def evaluate(
     if model is not None:
         # float32 throughout, so reported metrics do not depend on whether the machine has native bf16
         translators["model"] = (
-            SliceTranslator(model, image_size, amp=False, head_crop=False)  # the loaders crop already
+            SliceTranslator(model, model_image_size or image_size, amp=False, head_crop=False)  # loaders crop
             if isinstance(model, torch.nn.Module)
             else model
         )
     rec = generator_b
     if isinstance(generator_b, torch.nn.Module):
-        rec = SliceTranslator(generator_b, image_size, amp=False, head_crop=False)
+        rec = SliceTranslator(generator_b, model_image_size or image_size, amp=False, head_crop=False)
     report: dict[str, Any] = {
         "settings": {
             "paired_dir": None if paired_dir is None else str(paired_dir),
             "unpaired_dir": None if unpaired_dir is None else str(unpaired_dir),
             "image_size": image_size,
+            "model_image_size": model_image_size or image_size,
             "reference": reference,
             "registration": transform,
             "window": window if isinstance(window, str) else list(window),
