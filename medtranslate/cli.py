@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from medtranslate.errors import MedTranslateError, find_user_error
 
 if TYPE_CHECKING:  # the CLI imports torch-heavy modules only inside the commands that need them
+    from medtranslate.inference import UncertaintySettings
     from medtranslate.inference.bundle import InferenceSettings
 
 __all__ = ["build_parser", "main"]
@@ -54,6 +55,8 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
         seed=args.seed,
         dedupe=not args.keep_duplicates,
         name=args.name,
+        contrast=not args.no_contrast,
+        contrast_labels=args.labels,
     )
     write_manifest(manifest, args.output, overwrite=args.overwrite)
     report = manifest.get("report", {})
@@ -73,7 +76,26 @@ def _summary(manifest: dict) -> str:
         for label, v in (("duplicates dropped", dup), ("test items leaking from train dropped", leak))
         if v is not None
     )
-    return f"{counts}{extra}"
+    return f"{counts}{extra}{_contrast_summary(manifest)}"
+
+
+def _contrast_summary(manifest: dict) -> str:
+    """``", MRI contrast T1=… (hand …, classifier …)"`` over the MRI lists; empty when they are unlabelled."""
+    items = [e for s in ("training", "validation", "test") for e in manifest.get(f"{s}_mri", []) if "contrast" in e]
+    if not items:
+        return ""
+    contrasts: dict[str, int] = {}
+    sources: dict[str, int] = {}
+    for entry in items:
+        contrasts[entry["contrast"]] = contrasts.get(entry["contrast"], 0) + 1
+        sources[entry["contrast_source"]] = sources.get(entry["contrast_source"], 0) + 1
+    return (
+        ", MRI contrast "
+        + " ".join(f"{k}={v}" for k, v in sorted(contrasts.items()))
+        + " ("
+        + ", ".join(f"{k} {v}" for k, v in sorted(sources.items()))
+        + ")"
+    )
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
@@ -83,6 +105,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     slices = parse_slices(args.slices)
     settings = _model_settings(args, image_size=args.image_size, window=args.window)
     network = load_generator(settings.ckpt_path, settings.network, settings.device)
+    uncertainty = _uncertainty_settings(args, settings) if args.uncertainty else None
     report = translate_many(
         args.inputs,
         args.output,
@@ -97,6 +120,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         bit_depth=args.bit_depth,
         overwrite=args.overwrite,
         copy_patient_tags=args.copy_patient_tags,
+        uncertainty=uncertainty,
     )
     for source, written in report.outputs.items():
         print(f"{source} -> {', '.join(str(p) for p in written)}")
@@ -106,18 +130,46 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 2
 
 
+def _uncertainty_settings(args: argparse.Namespace, settings: InferenceSettings) -> UncertaintySettings:
+    """The trust map's G_B and calibration: ``--ckpt-b``/``--uncertainty-calibration``; without them the bundle's
+    (only for the bundle's own model), or the ``g_b`` of a training checkpoint given as ``--ckpt``."""
+    import copy
+
+    from medtranslate.inference import UncertaintySettings, load_generator, load_uncertainty_calibration
+    from medtranslate.inference.model import read_generator_state
+
+    shipped = args.ckpt is None
+    reverse_path = args.ckpt_b or (settings.reverse_ckpt_path if shipped else None)
+    reverse = None
+    if reverse_path is not None:
+        reverse = load_generator(reverse_path, copy.deepcopy(settings.network), settings.device, key="g_b")
+    elif not shipped:
+        try:
+            read_generator_state(settings.ckpt_path, key="g_b")
+            reverse = load_generator(settings.ckpt_path, copy.deepcopy(settings.network), settings.device, key="g_b")
+        except MedTranslateError:  # a plain model.pt: no G_B inside, spread only
+            reverse = None
+    calibration_path = args.uncertainty_calibration or (settings.uncertainty_calibration if shipped else None)
+    calibration = load_uncertainty_calibration(calibration_path) if calibration_path else None
+    return UncertaintySettings(reverse=reverse, calibration=calibration)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from medtranslate.metrics.evaluate import evaluate
 
     settings = _model_settings(args, image_size=args.model_image_size)
+    reverse = args.ckpt_b or (settings.reverse_ckpt_path if args.ckpt is None else None)
     report = evaluate(
         args.output,
         paired_dir=args.paired,
         unpaired_dir=args.unpaired,
         generator=settings.ckpt_path,
-        generator_b=args.ckpt_b,
+        generator_b=reverse,
         network=settings.network,
-        image_size=args.image_size,
+        image_size=args.image_size or settings.image_size,
+        model_image_size=settings.image_size,
+        contrast=args.contrast,
+        dataset_dir=args.dataset_dir,
         reference=args.reference,
         transform=args.registration,
         window=settings.window,
@@ -189,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     man.add_argument("--seed", type=int, default=0)
     man.add_argument("--name", default=None, help="dataset name stored in the manifest")
     man.add_argument("--keep-duplicates", action="store_true", help="report duplicates but keep them")
+    man.add_argument("--labels", default=None, help="hand contrast labels JSON (they override the classifier)")
+    man.add_argument("--no-contrast", action="store_true", help="do not label the MRI items' contrast")
     man.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
     man.add_argument("-v", "--verbose", action="store_true", help="print the full report")
     man.set_defaults(func=_cmd_manifest)
@@ -218,6 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--fp32", action="store_true", help="float32 only (default: bf16/fp16 where the CPU or GPU runs it natively)"
     )
+    tr.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="also write a trust map (expected |synthetic - real| on [0, 1]) beside each output, in the same formats",
+    )
+    tr.add_argument("--ckpt-b", default=None, help="G_B (MRI → CT) for the map's cycle error (default: the bundle's)")
+    tr.add_argument(
+        "--uncertainty-calibration", default=None, help="calibration JSON of the map (default: the bundle's)"
+    )
     tr.set_defaults(func=_cmd_translate)
 
     ev = sub.add_parser(
@@ -237,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--config", default=None, help="inference config (default: <bundle-root>/configs/inference.json)")
     ev.add_argument("--model-image-size", type=int, default=None, help="slice size the model was trained on")
     _architecture_arguments(ev)
-    ev.add_argument("--image-size", type=int, default=128, help="evaluation slice size (128)")
+    ev.add_argument("--image-size", type=int, default=None, help="evaluation slice size (default: the model's)")
+    ev.add_argument("--contrast", default=None, help="score against unpaired MRI of this contrast only, e.g. T1")
+    ev.add_argument("--dataset-dir", default=None, help="the data folder of a manifest given as --unpaired")
     ev.add_argument("--reference", default="T1-MRI", help="paired MRI folder name to score against (T1-MRI)")
     ev.add_argument("--registration", default="affine", choices=("rigid", "similarity", "affine"))
     ev.add_argument("--max-paired", type=int, default=None, help="at most this many paired slices")

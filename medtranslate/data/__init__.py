@@ -1,5 +1,7 @@
-"""medtranslate.data: manifests (hashes, duplicates, leakage, subsets, splits), datalists, the unpaired dataset."""
+"""medtranslate.data: manifests (hashes, duplicates, leakage, subsets, splits, MRI contrast), datalists, the unpaired
+dataset."""
 
+from medtranslate.data.contrast import CONTRASTS, ContrastClassifier, load_classifier, read_contrast_labels
 from medtranslate.data.datalist import load_datalist, load_manifest, paired_datalist
 from medtranslate.data.dataset import UnpairedDataset
 from medtranslate.data.manifest import (
@@ -17,17 +19,21 @@ from medtranslate.data.manifest import (
 )
 
 __all__ = [
+    "CONTRASTS",
     "DATASET_DIR_PLACEHOLDER",
     "DOMAINS",
     "LAYOUTS",
     "MANIFEST_VERSION",
     "SPLITS",
+    "ContrastClassifier",
     "UnpairedDataset",
     "build_manifest",
     "detect_layout",
+    "load_classifier",
     "load_datalist",
     "load_manifest",
     "paired_datalist",
+    "read_contrast_labels",
     "read_manifest",
     "resolve_base_dir",
     "verify_manifest",

@@ -35,7 +35,8 @@ def default_bundle_root() -> Path:
 
 @dataclass
 class InferenceSettings:
-    """What the bundle's inference config says: an un-loaded ``network`` and the values around it."""
+    """What the bundle's inference config says: an un-loaded ``network`` and the values around it; the optional
+    ``reverse_ckpt_path`` (G_B, MRI → CT) and ``uncertainty_calibration`` serve the trust map."""
 
     network: torch.nn.Module
     ckpt_path: Path
@@ -43,6 +44,8 @@ class InferenceSettings:
     window: Any
     device: torch.device
     config_file: Path
+    reverse_ckpt_path: Path | None = None
+    uncertainty_calibration: Path | None = None
 
 
 def read_inference_settings(
@@ -86,6 +89,10 @@ def read_inference_settings(
                 raise user_error from e
             cause = e.__cause__ or e
             raise ConfigError(config, f"cannot build {key!r}: {type(cause).__name__}: {cause}") from e
+    optional = {
+        key: Path(parser.get_parsed_content(key)) if parser.get(key) else None
+        for key in ("reverse_ckpt_path", "uncertainty_calibration")
+    }
     if not isinstance(values["network_def"], torch.nn.Module):
         raise ConfigError(config, f"network_def must build a torch module, got {type(values['network_def']).__name__}")
     return InferenceSettings(
@@ -95,4 +102,5 @@ def read_inference_settings(
         window=values["window"],
         device=torch.device(values["device"]),
         config_file=config,
+        **optional,
     )

@@ -243,6 +243,7 @@ def load_unpaired_split(
     window: str | Sequence[float] = DEFAULT_CT_WINDOW,
     max_images: int | None = None,
     contrast: str | None = None,
+    dataset_dir: PathLike | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """CT and MRI of one split of an unpaired data set, deduplicated and leakage-free, on [-1, 1].
 
@@ -257,12 +258,16 @@ def load_unpaired_split(
         max_images: at most this many images per domain, spread evenly over the list.
         contrast: MRI of this contrast only, by the manifest's labels (see
             :func:`~medtranslate.data.datalist.select_contrast`); ``None``: every MRI item.
+        dataset_dir: the data folder of a manifest ``source`` (needed when its ``base_dir`` is the placeholder).
 
     Returns:
         ``(ct (N, 1, S, S), mri (M, 1, S, S), info)`` with ``info`` naming the source, split, counts and the
         number of items the manifest dropped.
     """
-    manifest, base = load_manifest(source, hash_files=True) if Path(source).is_dir() else load_manifest(source)
+    if Path(source).is_dir():
+        manifest, base = load_manifest(source, hash_files=True)
+    else:
+        manifest, base = load_manifest(source, dataset_dir)
     entries = {d: manifest[f"{split}_{d}"] for d in ("ct", "mri")}
     if contrast:
         entries["mri"] = select_contrast(entries["mri"], contrast, source)
@@ -416,6 +421,7 @@ def evaluate(
     overwrite: bool = False,
     contrast: str | None = None,
     model_image_size: int | None = None,
+    dataset_dir: PathLike | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``G_A`` (when given) and the baselines; write ``report.json``, CSVs and per-case figures.
 
@@ -455,6 +461,7 @@ def evaluate(
             contrast only, by the manifest's labels (e.g. ``"T1"`` for a T1 model); ``None``: every MRI.
         model_image_size: the side the generator was trained at when it differs from ``image_size`` (e.g. an
             earlier 128² model scored on 256² slices: each slice is resized to it and the output back).
+        dataset_dir: the data folder of a manifest given as ``unpaired_dir``.
 
     Returns:
         the report dictionary that was written (see ``docs/evaluation.md``).
@@ -501,7 +508,7 @@ def evaluate(
     train_ct = train_mri = None
     if unpaired_dir is not None:
         train_ct, train_mri, train_info = load_unpaired_split(
-            unpaired_dir, "training", image_size, window, cnn_train_images, contrast
+            unpaired_dir, "training", image_size, window, cnn_train_images, contrast, dataset_dir
         )
         report["baselines"]["training_data"] = train_info
     skipped: list[dict[str, str]] = []
@@ -561,7 +568,9 @@ def evaluate(
             figures.append(str(path))
 
     if unpaired_dir is not None:
-        test_ct, test_mri, info = load_unpaired_split(unpaired_dir, "test", image_size, window, max_unpaired, contrast)
+        test_ct, test_mri, info = load_unpaired_split(
+            unpaired_dir, "test", image_size, window, max_unpaired, contrast, dataset_dir
+        )
         if len(test_ct) == 0 or len(test_mri) == 0:
             raise EmptyInputError(unpaired_dir, "the test split needs CT and MRI for the unpaired evaluation")
         fakes = {name: _translate(t, test_ct) for name, t in translators.items() if name == "model"}
