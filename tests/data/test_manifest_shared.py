@@ -65,6 +65,10 @@ def test_checked_in_manifest_verifies(kaggle):
     manifest = read_manifest(CHECKED_IN)
     assert manifest["base_dir"] == "<dataset_dir>" and manifest["public_set"]["counts"]["trainA"] == 1742
     assert verify_manifest(CHECKED_IN, data_dir=kaggle) == []
+    assert manifest["report"]["counts"] == {
+        "training_ct": 540, "validation_ct": 60, "test_ct": 100,
+        "training_mri": 527, "validation_mri": 59, "test_mri": 95,
+    }  # fmt: skip
     lists = load_datalist(CHECKED_IN, "test", dataset_dir=kaggle)
     assert len(lists["ct"]) == 100 and len(lists["mri"]) == 95
     assert lists["ct"][0]["image"] == os.path.abspath(kaggle / manifest["test_ct"][0]["image"])
