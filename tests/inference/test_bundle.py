@@ -20,10 +20,10 @@ BUNDLE_CONFIG = REPO / "bundles" / "ct2mri" / "configs" / "inference.json"
 
 
 def test_network_def_matches_the_recipe_of_the_shipped_weights() -> None:
-    """inference.json describes the network that ``train.json`` + ``kaggle_cpu.json`` (the shipped model's recipe)
+    """inference.json describes the network that ``train.json`` + ``kaggle_t1.json`` (the shipped model's recipe)
     trains."""
     train = json.loads((BUNDLE_CONFIG.parent / "train.json").read_text())
-    recipe = {**train, **json.loads((BUNDLE_CONFIG.parent / "kaggle_cpu.json").read_text())}
+    recipe = {**train, **json.loads((BUNDLE_CONFIG.parent / "kaggle_t1.json").read_text())}
     infer = json.loads(BUNDLE_CONFIG.read_text())
     assert infer["network_def"] == train["network_def"]
     evaluate = json.loads((BUNDLE_CONFIG.parent / "evaluate.json").read_text())
