@@ -31,6 +31,16 @@ __all__ = ["UPSAMPLE_MODES", "ResNetGenerator", "ResidualBlock", "UNetGenerator"
 UPSAMPLE_MODES = ("deconv", "resize_conv")
 
 
+def _check_scripted(x: torch.Tensor, spatial_dims: int, factor: int) -> None:
+    """``forward``'s input check under TorchScript, which cannot compile :func:`check_spatial_size`: the same
+    reasons as a ``RuntimeError`` (eager mode raises the :class:`DimensionError`)."""
+    if x.dim() != spatial_dims + 2:
+        raise RuntimeError("expected a batch of shape (N, C, *spatial) with spatial_dims spatial axes")
+    for side in x.shape[2:]:
+        if side % factor != 0:
+            raise RuntimeError("spatial size is not divisible by 2**number of downsamplings; pad or resize the input")
+
+
 class ResidualBlock(nn.Module):
     """``x + F(x)`` with ``F`` = pad, 3×3 conv, norm, ReLU, [dropout], pad, 3×3 conv, norm (CycleGAN's block).
 
@@ -169,9 +179,16 @@ class ResNetGenerator(nn.Module):
         decoder += [*padded_conv(spatial_dims, channels, out_channels, 7, padding_mode, True), Act[Act.TANH]()]
         self.decoder = nn.Sequential(*decoder)
 
+    @torch.jit.unused
+    def _check(self, x: torch.Tensor) -> None:
+        check_spatial_size(type(self).__name__, x, self.spatial_dims, 2**self.num_downsamplings)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Translate ``x`` of shape ``(N, in_channels, *spatial)`` to ``(N, out_channels, *spatial)`` in (-1, 1)."""
-        check_spatial_size(type(self).__name__, x, self.spatial_dims, 2**self.num_downsamplings)
+        if torch.jit.is_scripting():
+            _check_scripted(x, self.spatial_dims, 1 << self.num_downsamplings)
+        else:
+            self._check(x)
         return self.decoder(self.res_blocks(self.encoder(x)))
 
 
@@ -261,9 +278,16 @@ class UNetGenerator(nn.Module):
                 up.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*up))
 
+    @torch.jit.unused
+    def _check(self, x: torch.Tensor) -> None:
+        check_spatial_size(type(self).__name__, x, self.spatial_dims, 2**self.num_downs)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Translate ``x`` of shape ``(N, in_channels, *spatial)`` to ``(N, out_channels, *spatial)`` in (-1, 1)."""
-        check_spatial_size(type(self).__name__, x, self.spatial_dims, 2**self.num_downs)
+        if torch.jit.is_scripting():
+            _check_scripted(x, self.spatial_dims, 1 << self.num_downs)
+        else:
+            self._check(x)
         skips: list[torch.Tensor] = []
         for down in self.down:
             x = down(x)

@@ -1,4 +1,5 @@
-"""The model-zoo checks of the bundle: ``verify_net_in_out``, ``ckpt_export`` (TorchScript), ``onnx_export``.
+"""The model-zoo checks of the bundle: ``verify_net_in_out``, ``ckpt_export`` (TorchScript, scripted and traced),
+``onnx_export``.
 
 Every check uses ``network_def`` of ``train.json`` with tiny overrides (4 channels, one residual block) and random
 weights saved to ``tmp_path`` (no weights are committed).
@@ -52,9 +53,30 @@ def test_verify_net_in_out(configs: Path) -> None:
     )
 
 
+def test_ckpt_export_scripted_as_the_model_zoo_runs_it(configs: Path, model_pt: Path) -> None:
+    """``ckpt_export`` with scripting (the zoo's default, no ``--use_trace``) compiles ``forward``, size check
+    included: the file carries the metadata, matches the eager network and still refuses a side not divisible by 4."""
+    ts_file = model_pt.parent / "model_scripted.ts"
+    ckpt_export(
+        net_id="network_def",
+        filepath=str(ts_file),
+        ckpt_file=str(model_pt),
+        meta_file=str(configs / "metadata.json"),
+        config_file=str(configs / "inference.json"),
+        **TINY,
+    )
+    scripted, meta, _ = load_net_with_metadata(str(ts_file))
+    assert meta["version"] == json.loads((configs / "metadata.json").read_text())["version"]
+    x = torch.rand(2, 1, 48, 40) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), _tiny_net(model_pt)(x))
+        with pytest.raises(torch.jit.Error, match="not divisible"):
+            scripted(torch.rand(1, 1, 30, 30))
+
+
 def test_ckpt_export_torchscript(configs: Path, model_pt: Path) -> None:
-    """``ckpt_export`` (traced: the size check in ``forward`` does not script) gives a TorchScript file that
-    carries the metadata and matches the eager network on an input of another size."""
+    """``ckpt_export`` traced (``use_trace``) gives a TorchScript file that carries the metadata and matches the
+    eager network on an input of another size."""
     ts_file = model_pt.parent / "model.ts"
     ckpt_export(
         net_id="network_def",
