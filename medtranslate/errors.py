@@ -14,6 +14,7 @@ __all__ = [
     "CorruptFileError",
     "DimensionError",
     "EmptyInputError",
+    "GeometryError",
     "InputError",
     "MedTranslateError",
     "MissingCodecError",
@@ -69,6 +70,11 @@ class DimensionError(InputError):
 
 class NonFiniteError(InputError):
     """The image holds NaN or Inf values."""
+
+
+class GeometryError(InputError):
+    """The header's geometry is unusable: NaN/Inf in the affine or spacing, zero or negative voxel sizes, or axes
+    that do not span the image (a singular affine)."""
 
 
 class ConfigError(MedTranslateError):

@@ -30,6 +30,7 @@ from medtranslate.errors import (
     CorruptFileError,
     DimensionError,
     EmptyInputError,
+    GeometryError,
     InputError,
     MissingCodecError,
     MultipleSeriesError,
@@ -191,6 +192,25 @@ def _normal(ds: Dataset) -> np.ndarray | None:
     if iop is None or len(iop) != 6:
         return None
     return np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:], float))
+
+
+def _check_geometry(headers: list[Dataset], files: list[str]) -> None:
+    """Refuse PixelSpacing that is not two finite positive values, and ImageOrientationPatient or
+    ImagePositionPatient with NaN/Inf values or orientation vectors of zero length or parallel to each other."""
+    for ds, where in zip(headers, files, strict=True):
+        try:
+            spacing = np.asarray(ds.get("PixelSpacing") or [1.0, 1.0], np.float64)
+            iop = np.asarray(ds.get("ImageOrientationPatient") or [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], np.float64)
+            ipp = np.asarray(ds.get("ImagePositionPatient") or [0.0, 0.0, 0.0], np.float64)
+        except (TypeError, ValueError) as e:
+            raise GeometryError(where, f"unreadable PixelSpacing, orientation or position ({e})") from e
+        if spacing.shape != (2,) or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+            raise GeometryError(where, f"PixelSpacing {spacing.tolist()} must be two finite positive values")
+        if iop.shape != (6,) or ipp.shape != (3,) or not np.all(np.isfinite(np.concatenate([iop, ipp]))):
+            raise GeometryError(where, "ImageOrientationPatient/ImagePositionPatient hold NaN/Inf or too few values")
+        row, col = np.linalg.norm(iop[:3]), np.linalg.norm(iop[3:])
+        if min(row, col) < 1e-6 or np.linalg.norm(np.cross(iop[:3] / row, iop[3:] / col)) < 1e-3:
+            raise GeometryError(where, f"ImageOrientationPatient {iop.tolist()}: zero-length or parallel directions")
 
 
 class DicomSeriesReader(PydicomReader):
@@ -389,11 +409,14 @@ class DicomSeriesReader(PydicomReader):
             raise InputError(str(paths[0]) if paths else None, "pass one DICOM file or one series folder at a time")
         where = os.fspath(paths[0])
         if Path(where).is_dir():
-            info = self._order(self._choose(where, self.scan_folder(where)), where)
+            chosen = self._choose(where, self.scan_folder(where))
+            _check_geometry(chosen.headers, chosen.files)
+            info = self._order(chosen, where)
         else:
             ds = _read_header(where)
             if not _has_pixels(ds):
                 raise _non_image_reason(ds, where)
+            _check_geometry([ds], [where])
             info = SeriesInfo(
                 str(ds.get("SeriesInstanceUID", "")),
                 str(ds.get("SeriesDescription", "")),

@@ -21,7 +21,7 @@ from monai.data.utils import is_no_channel
 from monai.transforms import LoadImage, MapTransform, SqueezeDim, Transform
 from monai.utils import TransformBackends
 
-from medtranslate.errors import DimensionError, InputError, NonFiniteError
+from medtranslate.errors import DimensionError, GeometryError, InputError, NonFiniteError
 from medtranslate.io.formats import IMAGE_FORMATS, SITK_FORMATS, VOLUME_FORMATS, sniff_format
 from medtranslate.io.readers import (
     DEFAULT_MAX_VOXELS,
@@ -32,6 +32,25 @@ from medtranslate.io.readers import (
 )
 
 __all__ = ["LoadMedicalImage", "LoadMedicalImaged", "load_image"]
+
+
+#: smallest ratio of the affine's smallest to largest singular value (its spatial columns) accepted as regular
+_MIN_AXIS_RATIO = 1e-6
+
+
+def _check_geometry(img: MetaTensor, path: str) -> None:
+    """Refuse an affine whose spatial columns hold NaN/Inf, have zero length or do not span the image's axes."""
+    rank = len(img.meta["spatial_shape"])
+    affine = np.asarray(img.affine, dtype=np.float64)
+    columns = affine[:3, :rank]
+    if not np.all(np.isfinite(affine)):
+        raise GeometryError(path, "the affine (voxel to world) holds NaN/Inf values")
+    sizes = np.linalg.norm(columns, axis=0)
+    if np.any(sizes == 0):
+        raise GeometryError(path, f"zero voxel size in the affine (voxel sizes {sizes.tolist()})")
+    singular = np.linalg.svd(columns / sizes, compute_uv=False)
+    if singular[-1] < _MIN_AXIS_RATIO * singular[0]:
+        raise GeometryError(path, "singular affine: its image axes are parallel (not invertible)")
 
 
 class LoadMedicalImage(Transform):
@@ -47,6 +66,9 @@ class LoadMedicalImage(Transform):
     - more voxels than ``max_voxels`` (from the header, before allocating) → ``DimensionError``;
     - a 4D file (several volumes) or a dimensionality other than ``spatial_ndim`` → ``DimensionError``;
       a volume of one slice is squeezed to 2D when ``spatial_ndim=2``;
+    - an affine with NaN/Inf values, a zero voxel size or axes that do not span the image (singular) →
+      ``GeometryError`` (the readers refuse NaN/Inf and zero or negative sizes in their headers first, with the
+      header field in the message);
     - NaN or Inf voxels → ``NonFiniteError`` (with their count).
 
     The result is channel-first by default: ``(C, X, Y)`` for slices (PILReader's width-first order),
@@ -121,6 +143,7 @@ class LoadMedicalImage(Transform):
         path = os.fspath(os.path.expanduser(filename))
         fmt = sniff_format(path)
         img = self.loader(path, reader=self.readers[fmt])
+        _check_geometry(img, path)
         img = self._check_dims(img, path, fmt)
         if torch.is_floating_point(img):
             bad = int((~torch.isfinite(img)).sum())

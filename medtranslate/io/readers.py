@@ -20,11 +20,13 @@ import SimpleITK as sitk
 from monai.config import PathLike
 from monai.data import ImageReader, NibabelReader, PILReader
 from monai.data.image_reader import _copy_compatible_dict, _stack_images
-from monai.data.utils import affine_to_spacing, correct_nifti_header_if_necessary, orientation_ras_lps
+from monai.data.utils import affine_to_spacing, orientation_ras_lps
 from monai.utils import MetaKeys, SpaceKeys, ensure_tuple
+from nibabel.filebasedimages import ImageFileError
+from nibabel.spatialimages import HeaderDataError
 from PIL import Image, UnidentifiedImageError
 
-from medtranslate.errors import CorruptFileError, DimensionError, InputError, UnsupportedFormatError
+from medtranslate.errors import CorruptFileError, DimensionError, GeometryError, InputError, UnsupportedFormatError
 from medtranslate.io.dicom import DEFAULT_MAX_VOXELS, DicomSeriesReader, SeriesInfo, codec_install_hint
 from medtranslate.io.formats import IMAGE_FORMATS, SITK_FORMATS, sniff_format
 
@@ -57,20 +59,63 @@ def _check_voxels(path: PathLike, shape: Sequence[int], max_voxels: int) -> None
         )
 
 
-def _load_nifti_by_content(path: PathLike, max_voxels: int) -> nib.Nifti1Image | nib.Nifti2Image:
-    """Load NIfTI bytes stored under a name without the ``.nii``/``.nii.gz`` suffix that ``nibabel.load`` needs.
-
-    The header is read and size-checked first; only then is the whole (decompressed) file read into memory.
-    """
+def _open_nifti(path: PathLike):
+    """``gzip.open`` or ``open``, chosen by the gzip magic bytes."""
     with open(path, "rb") as f:
-        opener = gzip.open if f.read(2) == b"\x1f\x8b" else open
-    with opener(path, "rb") as f:
+        return gzip.open if f.read(2) == b"\x1f\x8b" else open
+
+
+def _raw_nifti_header(path: PathLike) -> nib.Nifti1Header | nib.Nifti2Header:
+    """The header exactly as stored: nibabel's ``load`` silently replaces zero or negative ``pixdim`` and bad
+    ``qfac`` values, which :func:`_check_nifti_geometry` must see."""
+    with _open_nifti(path)(path, "rb") as f:
         head = f.read(540)
     nifti2 = 540 in (struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0])
-    klass = nib.Nifti2Image if nifti2 else nib.Nifti1Image
-    header = klass.header_class.from_fileobj(io.BytesIO(head))
-    _check_voxels(path, header.get_data_shape(), max_voxels)
-    with opener(path, "rb") as f:
+    klass = nib.Nifti2Header if nifti2 else nib.Nifti1Header
+    return klass.from_fileobj(io.BytesIO(head), check=False)
+
+
+def _listed(values: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{float(v):.6g}" for v in values) + "]"
+
+
+def _finite_positive(values: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(values)) and np.all(values > 0))
+
+
+def _check_nifti_geometry(path: PathLike, header: nib.Nifti1Header) -> None:
+    """Refuse the header transform nibabel would use (sform if coded, else qform if coded, else ``pixdim``) when
+    it holds NaN/Inf, zero or negative voxel sizes or an invalid ``qfac``; a singular sform is refused later, with
+    every other affine (:class:`medtranslate.io.loading.LoadMedicalImage`)."""
+    ndim = min(int(header["dim"][0]), 3)
+    if int(header["sform_code"]) != 0:
+        srows = np.stack([header["srow_x"], header["srow_y"], header["srow_z"]]).astype(np.float64)
+        if not np.all(np.isfinite(srows)):
+            raise GeometryError(path, f"the sform (sform_code {int(header['sform_code'])}) holds NaN/Inf values")
+        return
+    zooms = np.asarray(header["pixdim"][1 : ndim + 1], np.float64)
+    if not _finite_positive(zooms):
+        raise GeometryError(path, f"voxel sizes pixdim[1:{ndim + 1}] = {_listed(zooms)} must be finite and positive")
+    if int(header["qform_code"]) != 0:
+        quaternion = [float(header[k]) for k in ("quatern_b", "quatern_c", "quatern_d")]
+        offset = [float(header[k]) for k in ("qoffset_x", "qoffset_y", "qoffset_z")]
+        if not np.all(np.isfinite(quaternion + offset)):
+            values = f"quaternion {_listed(quaternion)}, offset {_listed(offset)}"
+            raise GeometryError(path, f"the qform holds NaN/Inf values ({values})")
+        if sum(q * q for q in quaternion) > 1.0 + 1e-6:
+            raise GeometryError(path, f"the qform quaternion {_listed(quaternion)} is longer than 1: not a rotation")
+        qfac = float(header["pixdim"][0])
+        if qfac not in (-1.0, 0.0, 1.0):
+            raise GeometryError(path, f"the qform's qfac (pixdim[0]) is {qfac}, it must be 1 or -1")
+
+
+def _load_nifti(path: PathLike, **kwargs) -> nib.Nifti1Image | nib.Nifti2Image:
+    """``nibabel.load``; NIfTI bytes under a name without the ``.nii``/``.nii.gz`` suffix it needs are read whole
+    (after the header's size check)."""
+    if os.fspath(path).lower().endswith((".nii", ".nii.gz")):
+        return nib.load(path, **kwargs)
+    klass = nib.Nifti2Image if isinstance(_raw_nifti_header(path), nib.Nifti2Header) else nib.Nifti1Image
+    with _open_nifti(path)(path, "rb") as f:
         return klass.from_bytes(f.read())
 
 
@@ -78,7 +123,11 @@ class NiftiReader(NibabelReader):
     """MONAI's :class:`monai.data.NibabelReader`, chosen by content, with header checks and clear errors.
 
     NIfTI bytes under another name (``scan.png``, ``scan.dat``) are read too, although ``nibabel.load`` chooses
-    by suffix. The affine is nibabel's (RAS, as MONAI), untouched. Adds ``source_format="nifti"``, ``modality=None``,
+    by suffix. The affine is nibabel's choice (sform if its code is set, else qform if its code is set, else
+    ``pixdim``; RAS, as MONAI), untouched: MONAI's ``correct_nifti_header_if_necessary``, which swaps an sform
+    that disagrees with ``pixdim`` for the qform, is not applied. A transform with NaN/Inf values, zero or
+    negative voxel sizes or an invalid ``qfac`` is refused (``GeometryError``) from the raw header, before
+    nibabel would silently repair it. Adds ``source_format="nifti"``, ``modality=None``,
     ``intensity_unit="raw"`` to the metadata.
 
     Args:
@@ -106,18 +155,17 @@ class NiftiReader(NibabelReader):
             kwargs: passed to ``nibabel.load``.
         """
         names = ensure_tuple(data)
-        try:
-            if all(os.fspath(n).lower().endswith((".nii", ".nii.gz")) for n in names):
-                img = super().read(data, **kwargs)
-            else:
-                self.filenames = names
-                loaded = [correct_nifti_header_if_necessary(_load_nifti_by_content(n, self.max_voxels)) for n in names]
-                img = loaded if len(loaded) > 1 else loaded[0]
-        except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError, zlib.error) as e:
-            raise CorruptFileError(ensure_tuple(data)[0], f"unreadable NIfTI header ({type(e).__name__}: {e})") from e
-        for name, i in zip(ensure_tuple(data), ensure_tuple(img), strict=True):
-            _check_voxels(name, i.shape, self.max_voxels)
-        return img
+        self.filenames = names
+        loaded = []
+        for name in names:
+            try:
+                header = _raw_nifti_header(name)
+                _check_voxels(name, header.get_data_shape(), self.max_voxels)
+                _check_nifti_geometry(name, header)
+                loaded.append(_load_nifti(name, **{**self.kwargs, **kwargs}))
+            except (ImageFileError, HeaderDataError, OSError, EOFError, ValueError, zlib.error) as e:
+                raise CorruptFileError(name, f"unreadable NIfTI header ({type(e).__name__}: {e})") from e
+        return loaded if len(loaded) > 1 else loaded[0]
 
     def get_data(self, img) -> tuple[np.ndarray, dict]:
         """Read the voxels (MONAI's ``NibabelReader.get_data``) and add our metadata keys.
@@ -134,13 +182,23 @@ class NiftiReader(NibabelReader):
         return array, meta
 
 
+def _check_sitk_geometry(path: PathLike, reader: sitk.ImageFileReader) -> None:
+    """Refuse a header whose spacing is not finite and positive, or whose origin or direction holds NaN/Inf."""
+    spacing = np.asarray(reader.GetSpacing(), np.float64)
+    if not _finite_positive(spacing):
+        raise GeometryError(path, f"voxel sizes (spacing) {_listed(spacing)} must be finite and positive")
+    if not np.all(np.isfinite(np.concatenate([reader.GetOrigin(), reader.GetDirection()]))):
+        raise GeometryError(path, "the origin or the direction matrix holds NaN/Inf values")
+
+
 class SimpleITKReader(ImageReader):
     """Read MetaImage (``.mha``/``.mhd``), NRRD and other SimpleITK formats, in MONAI's RAS convention.
 
     MONAI's :class:`monai.data.ITKReader` needs the ``itk`` package; this reader does the same with
     SimpleITK: the array is in ``(X, Y[, Z])`` order (ITK index order, like ``ITKReader(reverse_indexing=False)``)
     and the affine ``direction @ diag(spacing)`` plus origin, converted from ITK's LPS to RAS as MONAI does.
-    Vector pixels become a last channel axis. Adds ``source_format``, ``modality=None``,
+    Vector pixels become a last channel axis. Spacing that is not finite and positive, and NaN/Inf in the origin or
+    direction, are refused (``GeometryError``) from the header. Adds ``source_format``, ``modality=None``,
     ``intensity_unit="raw"`` to the metadata.
 
     Args:
@@ -177,6 +235,7 @@ class SimpleITKReader(ImageReader):
             try:
                 reader.ReadImageInformation()
                 _check_voxels(name, reader.GetSize(), self.max_voxels)
+                _check_sitk_geometry(name, reader)
                 images.append(reader.Execute())
             except RuntimeError as e:
                 reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__

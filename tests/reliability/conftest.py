@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -117,6 +118,35 @@ def nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Pat
     return path
 
 
+def raw_nifti(
+    path: Path,
+    data: np.ndarray,
+    srows: np.ndarray | None = None,
+    sform_code: int = 0,
+    qform_code: int = 0,
+    pixdim: Sequence[float] = (1.0, 1.0, 1.0),
+    quaternion: Sequence[float] = (0.0, 0.0, 0.0),
+    offset: Sequence[float] = (0.0, 0.0, 0.0),
+    qfac: float = 1.0,
+) -> Path:
+    """A NIfTI-1 file whose header fields are written as given, without nibabel's checks and repairs (which refuse
+    a NaN sform when saving and replace negative ``pixdim`` when loading); uncompressed unless named ``.gz``."""
+    header = nib.Nifti1Header()
+    header.set_data_shape(data.shape)
+    header.set_data_dtype(data.dtype)
+    header["pixdim"][0] = qfac
+    header["pixdim"][1 : 1 + len(pixdim)] = pixdim
+    header["sform_code"], header["qform_code"] = sform_code, qform_code
+    if srows is not None:
+        header["srow_x"], header["srow_y"], header["srow_z"] = srows[0], srows[1], srows[2]
+    header["quatern_b"], header["quatern_c"], header["quatern_d"] = quaternion
+    header["qoffset_x"], header["qoffset_y"], header["qoffset_z"] = offset
+    header["vox_offset"] = 352
+    payload = header.binaryblock + b"\0" * 4 + data.tobytes(order="F")
+    path.write_bytes(gzip.compress(payload, mtime=0) if path.name.endswith(".gz") else payload)
+    return path
+
+
 def huge_nifti_header(path: Path, side: int = 100_000) -> Path:
     """A header-only ``.nii`` claiming ``side³`` float32 voxels (4 PB at 100000³) and holding none.
 
@@ -160,6 +190,7 @@ def build() -> SimpleNamespace:
         rle_compressed=rle_compressed,
         hide_decoders=hide_decoders,
         nifti=nifti,
+        raw_nifti=raw_nifti,
         huge_nifti_header=huge_nifti_header,
         ct_volume=ct_volume,
         series_a=SERIES_A,

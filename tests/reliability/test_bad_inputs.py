@@ -27,6 +27,7 @@ from medtranslate.errors import (
     CorruptFileError,
     DimensionError,
     EmptyInputError,
+    GeometryError,
     InputError,
     MedTranslateError,
     MissingCodecError,
@@ -128,6 +129,46 @@ def _nifti_inf(d: Path, b: SimpleNamespace, mp: pytest.MonkeyPatch) -> tuple[Pat
     return b.nifti(d / "inf.nii", data), []
 
 
+def _nan_sform(d: Path, b: SimpleNamespace, mp: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    srows = np.eye(4)[:3] * 0.9
+    srows[0, 3] = np.nan
+    return b.raw_nifti(d / "nan_sform.nii.gz", b.ct_volume(), srows, sform_code=1, qform_code=1), []
+
+
+def _singular_sform(d: Path, b: SimpleNamespace, mp: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    srows = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]])  # x and y columns parallel
+    return b.raw_nifti(d / "singular.nii", b.ct_volume(), srows, sform_code=2), []
+
+
+def _negative_pixdim(d: Path, b: SimpleNamespace, mp: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    return b.raw_nifti(d / "negative.nii", b.ct_volume(), qform_code=1, pixdim=(0.8, -0.8, 2.0)), []
+
+
+def _zero_pixdim(d: Path, b: SimpleNamespace, mp: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    return b.raw_nifti(d / "zero.nii", b.ct_volume(), pixdim=(0.8, 0.8, 0.0)), []
+
+
+def _nan_qform(d: Path, b: SimpleNamespace, mp: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    return b.raw_nifti(d / "nan_qform.nii", b.ct_volume(), qform_code=1, quaternion=(0.0, np.inf, 0.0)), []
+
+
+def _dicom_geometry(spacing: list[float] | None, orientation: list[float] | None) -> Maker:
+    def make(d: Path, b: SimpleNamespace, mp: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+        import pydicom
+
+        folder = b.dicom_series(d / "series", [0.0, 1.0, 2.0])
+        for path in sorted(folder.iterdir()):
+            ds = pydicom.dcmread(path)
+            if spacing is not None:
+                ds.PixelSpacing = spacing
+            if orientation is not None:
+                ds.ImageOrientationPatient = orientation
+            ds.save_as(path)
+        return folder, []
+
+    return make
+
+
 def _nifti_huge_header(d: Path, b: SimpleNamespace, mp: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
     return b.huge_nifti_header(d / "huge.nii"), []
 
@@ -184,6 +225,16 @@ REFUSED: dict[str, tuple[Maker, type[MedTranslateError], str]] = {
     "nifti_4d": (_nifti_4d, DimensionError, r"4D data \(3 images"),
     "nifti_nan": (_nifti_nan, NonFiniteError, r"2 NaN/Inf value"),
     "nifti_inf": (_nifti_inf, NonFiniteError, r"2 NaN/Inf value"),
+    "nifti_nan_sform": (_nan_sform, GeometryError, r"the sform \(sform_code 1\) holds NaN/Inf"),
+    "nifti_singular_sform": (_singular_sform, GeometryError, r"singular affine"),
+    "nifti_negative_voxel_size": (_negative_pixdim, GeometryError, r"pixdim\[1:4\] = \[0\.8, -0\.8, 2\] must"),
+    "nifti_zero_voxel_size": (_zero_pixdim, GeometryError, r"pixdim\[1:4\] = \[0\.8, 0\.8, 0\] must be finite"),
+    "nifti_inf_qform": (_nan_qform, GeometryError, r"the qform holds NaN/Inf"),
+    "dicom_nan_pixel_spacing": (_dicom_geometry(["nan", "0.8"], None), GeometryError, r"PixelSpacing \[nan, 0\.8\]"),
+    "dicom_zero_pixel_spacing": (_dicom_geometry([0.0, 0.8], None), GeometryError, r"PixelSpacing \[0\.0, 0\.8\] must"),
+    "dicom_negative_pixel_spacing": (_dicom_geometry([-0.8, 0.8], None), GeometryError, r"\[-0\.8, 0\.8\] must"),
+    "dicom_zero_orientation": (_dicom_geometry(None, [0, 0, 0, 0, 1, 0]), GeometryError, r"zero-length or parallel"),
+    "dicom_nan_orientation": (_dicom_geometry(None, [1, 0, 0, 0, "nan", 0]), GeometryError, r"hold NaN/Inf"),
     "nifti2_header_100000_cubed": (_nifti_huge_header, DimensionError, r"100000\) has \d+ voxels, over the limit"),
     "nifti1_header_32767_cubed": (_nifti1_huge_header, DimensionError, r"32767\) has \d+ voxels, over the limit"),
     "nifti_truncated": (_nifti_truncated, CorruptFileError, r"truncated or damaged NIfTI"),
