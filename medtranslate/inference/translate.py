@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,13 +66,13 @@ from medtranslate.inference.volume import SliceTranslator
 from medtranslate.io import (
     LoadMedicalImage,
     atomic_dir,
-    check_output_path,
     sniff_format,
     write_dicom_series,
     write_nifti,
     write_png,
     write_png_slices,
 )
+from medtranslate.io.atomic import check_output_folder, check_output_path, output_set, recover_outputs
 from medtranslate.transforms import RAS_LABELS, AxialOrientation, CTWindow, EnsureGrayscale, to_display_range
 from medtranslate.transforms.presets import DEFAULT_CT_WINDOW, resolve_window
 
@@ -326,13 +325,6 @@ class _Outputs:
         return self.folder / f"{self.prefix}_dicom"
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def translate_path(
     input_path: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -355,8 +347,11 @@ def translate_path(
     """Translate one CT file or DICOM series and write the requested exports (see the module docstring).
 
     Every output is checked before anything is written (existing outputs need ``overwrite=True``; an output is
-    never an input or inside one), each is written atomically, and outputs of this call are removed again when a
-    later one fails, so a failed call leaves nothing behind.
+    never an input, inside one, or inside the series folder of a DICOM file input; its folder must be a folder
+    that can be written), each is written atomically, and the outputs are one unit
+    (:func:`~medtranslate.io.atomic.output_set`): when one fails, those this call created are removed and those it
+    replaced put back, so a failed call leaves the outputs as they were. What a killed call left behind (hidden
+    temporary files, a half-done set of outputs) is undone by the next call for the same outputs.
 
     Args:
         input_path: a NIfTI/MetaImage/NRRD volume, a DICOM series folder or file, or a PNG/JPEG/BMP/TIFF slice.
@@ -390,15 +385,18 @@ def translate_path(
     if bit_depth not in (8, 16):
         raise InputError(None, f"bit_depth must be 8 or 16, got {bit_depth}")
     source = Path(input_path)
-    guarded = [source, *protect]
+    is_dicom_source = sniff_format(source) == "dicom"
+    # a DICOM file's folder is its series: outputs never go into it
+    guarded = [source, *([source.parent] if is_dicom_source and source.is_file() else []), *protect]
     outputs = _Outputs(Path(output_dir), f"{input_stem(source)}{OUTPUT_SUFFIX}")
     image = LoadMedicalImage()(source)
     is_2d = image.ndim == 3
     kinds = [outputs] + ([_Outputs(outputs.folder, outputs.prefix + UNCERTAINTY_SUFFIX)] if uncertainty else [])
     targets = [_targets(o, is_2d) for o in kinds]
-    for name in exports:
-        for target in targets:
-            check_output_path(target[name], overwrite=overwrite, protect=guarded)
+    paths = [target[n] for target in targets for n in exports]
+    recover_outputs(paths)  # what a killed run of the same outputs left behind
+    for path in paths:
+        check_output_path(path, overwrite=overwrite, protect=guarded)
     if translator is None:
         network = network.to(device) if device is not None else network
         translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp)
@@ -417,21 +415,12 @@ def translate_path(
         description = f"SYNTHETIC MRI UNCERTAINTY E|err| 0-1=0-4095 {calibrated} CT {stem}"
         images.append(_Export(result.uncertainty, result.uncertainty_ras, kinds[1].prefix, description))
         logger.info("%s: the uncertainty map holds the %s", source, uncertainty.description)
-    is_dicom = "dicom" in exports and sniff_format(source) == "dicom"
+    is_dicom = "dicom" in exports and is_dicom_source
     dicom = _DicomOptions(source if is_dicom else None, copy_patient_tags and is_dicom)
-    written: list[Path] = []
-    try:
+    with output_set(paths, overwrite=overwrite, protect=guarded):
         for name in exports:
             for number, (item, target) in enumerate(zip(images, targets, strict=True)):
-                existed = os.path.lexists(target[name])
                 _write_export(name, item, target[name], is_2d, bit_depth, dicom, 1001 + number, overwrite, guarded)
-                if not existed:
-                    written.append(target[name])
-    except BaseException:
-        for path in written:
-            _remove(path)
-        raise
-    paths = [target[n] for target in targets for n in exports]
     logger.info("%s: wrote %s", source, ", ".join(str(p) for p in paths))
     return paths
 
@@ -593,10 +582,15 @@ def translate_many(
 
     Returns:
         a :class:`TranslationReport`.
+
+    Raises:
+        InputError: invalid options or inputs (before any input is translated).
+        OutputError: ``output_dir`` is a file (or below one) or cannot be written.
     """
     parse_exports(options.get("export", ("nifti",)))  # option errors stop the batch before the first input
     parse_slices(options.get("slices"))
     resolve_window(options.get("window", DEFAULT_CT_WINDOW))
+    check_output_folder(output_dir)  # a file in the way or a read-only folder: one error, not one per input
     paths = find_inputs(inputs)
     network = network.to(device) if device is not None else network
     translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp)
