@@ -395,8 +395,10 @@ def translate_path(
     targets = [_targets(o, is_2d) for o in kinds]
     paths = [target[n] for target in targets for n in exports]
     recover_outputs(paths)  # what a killed run of the same outputs left behind
-    for path in paths:
-        check_output_path(path, overwrite=overwrite, protect=guarded)
+    for target in targets:
+        for name in exports:
+            is_file = name == "nifti" or (name == "png" and is_2d)
+            check_output_path(target[name], overwrite=overwrite, protect=guarded, is_file=is_file)
     if translator is None:
         network = network.to(device) if device is not None else network
         translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp)

@@ -134,7 +134,9 @@ def check_output_folder(path: PathLike) -> Path:
     return folder
 
 
-def check_output_path(path: PathLike, overwrite: bool = False, protect: Iterable[PathLike] = ()) -> Path:
+def check_output_path(
+    path: PathLike, overwrite: bool = False, protect: Iterable[PathLike] = (), is_file: bool = False
+) -> Path:
     """Check that ``path`` may be written and return it as a :class:`~pathlib.Path`.
 
     Args:
@@ -142,6 +144,7 @@ def check_output_path(path: PathLike, overwrite: bool = False, protect: Iterable
         overwrite: allow replacing an existing ``path``.
         protect: input paths of the run; ``path`` may not be one of them, lie inside one of them, or (when it is
             a folder that would be replaced) contain one of them. Symbolic links are resolved first.
+        is_file: the output is a file: an existing folder at ``path`` is refused even with ``overwrite``.
 
     Raises:
         OutputExistsError: ``path`` exists and ``overwrite`` is False, or ``path`` collides with a protected input.
@@ -157,6 +160,8 @@ def check_output_path(path: PathLike, overwrite: bool = False, protect: Iterable
             raise OutputExistsError(target, f"refusing to replace a folder that holds the input {os.fspath(item)}")
     if os.path.lexists(target) and not overwrite:
         raise OutputExistsError(target, "already exists; pass overwrite=True to replace it")
+    if is_file and target.is_dir() and not target.is_symlink():
+        raise OutputExistsError(target, "is a folder, a file cannot replace it; remove it or choose another name")
     check_output_folder(target.parent)
     return target
 
@@ -303,9 +308,7 @@ def atomic_write(path: PathLike, overwrite: bool = False, protect: Iterable[Path
         OutputError: the folder is read-only or forbidden, or the disk (quota) is full, while creating,
             writing (inside the block), syncing or renaming.
     """
-    target = check_output_path(path, overwrite=overwrite, protect=protect)
-    if target.is_dir() and not target.is_symlink():
-        raise OutputExistsError(target, "is a folder, a file cannot replace it; remove it or choose another name")
+    target = check_output_path(path, overwrite=overwrite, protect=protect, is_file=True)
     recover_outputs([target])
     with _output_errors(target):
         target.parent.mkdir(parents=True, exist_ok=True)
