@@ -19,18 +19,12 @@ from monai.bundle import ConfigParser
 import medtranslate
 from medtranslate.errors import ConfigError, find_user_error
 
-__all__ = ["BUNDLE_NAME", "InferenceSettings", "default_bundle_root", "read_inference_settings"]
-
-#: the bundle shipped with the project, relative to the repository root.
-BUNDLE_NAME = Path("bundles") / "ct2mri"
-
+__all__ = ["InferenceSettings", "default_bundle_root", "read_inference_settings"]
 
 def default_bundle_root() -> Path:
-    """``bundles/ct2mri`` under the current folder if it is there, else the one next to the installed package."""
-    local = Path(BUNDLE_NAME)
-    if (local / "configs" / "inference.json").is_file():
-        return local
-    return Path(medtranslate.__file__).resolve().parent.parent / BUNDLE_NAME
+    """The bundle used when none is named: the working folder when it is a bundle, else the one shipped with the
+    package (see :func:`medtranslate.bundle_root`)."""
+    return medtranslate.bundle_root()
 
 
 @dataclass

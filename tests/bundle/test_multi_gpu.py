@@ -39,7 +39,7 @@ def _probe(tmp: Path, name: str) -> Path:
     """An extra config: each rank writes to ``<name>/rank<R>`` and dumps its networks and last losses."""
     probe = {
         "output_dir": f"$'{tmp / name}/rank' + os.environ['RANK']",
-        "+training": [
+        "+run": [
             f"$torch.save({{'weights': {{n: getattr(@train#trainer, n).module.state_dict() for n in {NETWORKS}}}, "
             "'loss_G': @train#trainer.state.output['loss_G'], 'iteration': @train#trainer.state.iteration}, "
             f"'{tmp / name}_dump_rank' + os.environ['RANK'] + '.pt')"
