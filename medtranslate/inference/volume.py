@@ -15,34 +15,43 @@ AMX, ~2× float32 there; emulated bf16 on other CPUs is slower and never chosen)
 :data:`AMP_TOLERANCE` of float32; ``backend="onnxruntime"`` exports the network to ONNX once (a few seconds)
 and runs it with ONNX Runtime on the CPU (as fast as eager on an idle 2-core CPU, 2.1× eager when other
 processes share the cores); ``backend="compile"`` runs it through ``torch.compile`` with inductor freezing
-(weights folded as constants; slower than eager on that CPU).
+(weights folded as constants), channels_last and, where the device has a native reduced precision, the weights
+themselves in it (bf16 weights, no autocast): 1.2-2.4× eager bf16 autocast on CPUs with AVX512-BF16/AMX, for
+a one-off compile of 6-15 s per process (less with inductor's on-disk cache warm). ``backend="auto"`` (the
+default) compiles there once a call has seen :data:`COMPILE_MIN_SLICES` slices (where the measured gain covers
+the compile), and runs eager elsewhere (fp32 CPUs, where compiling measured slower, and CUDA, not yet measured).
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import warnings
 from collections.abc import Callable
 
 import torch
-import torch._inductor.config as inductor_config
 import torch.nn.functional as F
 from monai.data import MetaTensor
 from monai.inferers import SliceInferer
 from monai.utils import optional_import
 from tqdm.auto import tqdm
 
+from medtranslate.compiling import CompiledOrEager
 from medtranslate.errors import ConfigError, DimensionError
 from medtranslate.precision import autocast_dtype
 from medtranslate.transforms.head import HeadBox, crop_head, resize_slices, uncrop_head
 
 ort, has_ort = optional_import("onnxruntime")
 
-__all__ = ["AMP_TOLERANCE", "BACKENDS", "OnnxRuntimeNetwork", "SliceTranslator", "fit_size"]
+__all__ = ["AMP_TOLERANCE", "BACKENDS", "COMPILE_MIN_SLICES", "OnnxRuntimeNetwork", "SliceTranslator", "fit_size"]
 
 #: ``backend`` values of :class:`SliceTranslator`.
-BACKENDS = ("eager", "compile", "onnxruntime")
+BACKENDS = ("auto", "eager", "compile", "onnxruntime")
+
+#: Slices after which ``backend="auto"`` compiles on a CPU with native bf16: the compile (6-15 s once per process)
+#: over the measured saving per 256² slice of the paper's generator (0.04-0.06 s; ``docs/performance.md``).
+COMPILE_MIN_SLICES = 128
 
 #: How far mixed-precision output may be from float32 on [-1, 1]: mean and max absolute difference over the whole
 #: image, asserted for a tiny random generator (``tests/inference/test_fast_paths.py``) and for the shipped model
@@ -116,10 +125,14 @@ class SliceTranslator:
         head_crop: crop each slice to its head as in training (:func:`~medtranslate.transforms.head.crop_head`)
             and blank the output outside the head; ``False`` resizes the whole slice (aspect kept) and pads it, for
             inputs that are already training-sized crops (evaluation) or networks trained without the crop.
-        backend: ``"eager"`` (PyTorch as it is), ``"compile"`` (``torch.compile``, inductor with ``freezing=True``,
-            static shapes: the first call compiles, again for a new batch size) or ``"onnxruntime"`` (CPU only,
-            ``network`` must be a module; see :class:`OnnxRuntimeNetwork`). Results agree with eager fp32 to
-            1e-4 (``tests/inference/test_fast_paths.py``).
+        backend: ``"auto"`` (``"compile"`` on a CPU with native bf16 once calls have seen ``compile_min_slices``
+            slices, else ``"eager"``), ``"eager"`` (PyTorch as it is), ``"compile"`` (``torch.compile``, inductor
+            with ``freezing=True``, static shapes, a copy of the weights in the device's native reduced precision
+            when ``amp``: the first call compiles, again for a new batch size; eager with one warning where
+            compiling is unavailable) or ``"onnxruntime"`` (CPU only, ``network`` must be a module, float32; see
+            :class:`OnnxRuntimeNetwork`). Results agree with eager fp32 to 1e-4 in float32 and within
+            :data:`AMP_TOLERANCE` in reduced precision (``tests/inference/test_fast_paths.py``).
+        compile_min_slices: the ``"auto"`` threshold (default :data:`COMPILE_MIN_SLICES`).
 
     Raises:
         ConfigError: an unknown ``backend``, ``"onnxruntime"`` off the CPU, for a non-module network or without
@@ -137,8 +150,9 @@ class SliceTranslator:
         background: float = -1.0,
         progress: bool = False,
         channels_last: bool | None = None,
-        backend: str = "eager",
+        backend: str = "auto",
         head_crop: bool = True,
+        compile_min_slices: int = COMPILE_MIN_SLICES,
     ) -> None:
         self.network = network
         self.head_crop = head_crop
@@ -162,20 +176,46 @@ class SliceTranslator:
             raise ConfigError("backend", f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         if backend == "onnxruntime" and (self.device.type != "cpu" or not isinstance(network, torch.nn.Module)):
             raise ConfigError("backend", "onnxruntime runs a torch.nn.Module on the CPU only")
+        if backend == "auto":
+            native_cpu = self.device.type == "cpu" and self.amp_dtype == torch.bfloat16
+            backend = "auto" if native_cpu and isinstance(network, torch.nn.Module) else "eager"
         self.backend = backend
+        self.compile_min_slices = compile_min_slices
+        self._slices_seen = 0
         if channels_last is None:
             channels_last = self.device.type == "cuda" or backend == "compile"
         self.channels_last = channels_last and backend != "onnxruntime"  # ONNX Runtime picks its own layout
         if self.channels_last and isinstance(network, torch.nn.Module):
             network.to(memory_format=torch.channels_last)
         self._forward: Callable[[torch.Tensor], torch.Tensor] = network
+        self._compiled: CompiledOrEager | None = None
+        self.weight_dtype = torch.float32
         if backend == "compile":
-            self._forward = torch.compile(network, dynamic=False)
+            self._compile()
         elif backend == "onnxruntime":
             self._forward = OnnxRuntimeNetwork(network, torch.zeros(sw_batch_size, 1, image_size, image_size))
         self.inferer = SliceInferer(
             roi_size=(image_size, image_size), sw_batch_size=sw_batch_size, spatial_dim=2, progress=False
         )
+
+    @property
+    def active_backend(self) -> str:
+        """What runs the network now: ``"compile"``, ``"eager"`` or ``"onnxruntime"`` (``"auto"`` resolved)."""
+        if self._compiled is not None:
+            return "compile" if self._compiled.compiled else "eager"
+        return "onnxruntime" if self.backend == "onnxruntime" else "eager"
+
+    def _compile(self) -> None:
+        """Compile the network (once): channels_last, inductor freezing, weights in the native reduced precision."""
+        network = self.network
+        if isinstance(network, torch.nn.Module):
+            if self.amp_dtype is not None:  # reduced-precision weights: no autocast casts left in the graph
+                network = copy.deepcopy(network).to(self.amp_dtype)
+                self.weight_dtype = self.amp_dtype
+            network = network.eval().to(memory_format=torch.channels_last)
+        self.channels_last = True
+        self._compiled = CompiledOrEager(network, self.device, freezing=True, what="the generator")
+        self._forward = self._compiled
 
     def _to_model(self, chunk: torch.Tensor) -> tuple[torch.Tensor, list[tuple[HeadBox, object]] | tuple[int, int]]:
         """(1, X, Y, z) → (1, 1, S, S, z): each slice cropped to its head and resized (or, without ``head_crop``,
@@ -210,9 +250,10 @@ class SliceTranslator:
         """The network on one (B, 1, S, S) batch, in the chosen layout, precision and compiled form; float32 out."""
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
-        freezing = self.backend == "compile"
+        if self.weight_dtype != torch.float32:  # the compiled copy holds reduced-precision weights: no autocast
+            return self._forward(batch.to(self.weight_dtype)).float().contiguous()
         precision = torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
-        with precision, inductor_config.patch(freezing=freezing):
+        with precision:
             out = self._forward(batch)
         return out.float().contiguous()
 
@@ -232,6 +273,9 @@ class SliceTranslator:
             volume = volume[..., None]
         shape = tuple(volume.shape[1:3])
         depth = volume.shape[3]
+        self._slices_seen += depth
+        if self.backend == "auto" and self._compiled is None and self._slices_seen >= self.compile_min_slices:
+            self._compile()
         result = torch.empty(volume.shape, dtype=torch.float32)
         starts = range(0, depth, self.chunk_slices)
         for start in tqdm(starts, total=math.ceil(depth / self.chunk_slices), disable=not self.progress, unit="chunk"):

@@ -7,6 +7,8 @@ reordered reductions); bf16 autocast within :data:`AMP_TOLERANCE` (mean and max 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 import torch
 
@@ -42,7 +44,8 @@ def test_eager_cpu_keeps_the_layout_and_uses_bf16_only_where_native(native_bf16:
     monkeypatch.setattr("medtranslate.precision.cpu_has_native_bf16", lambda: native_bf16)
     net = _net()
     translator = SliceTranslator(net, image_size=32, device="cpu")
-    assert not translator.channels_last and translator.backend == "eager"
+    assert not translator.channels_last and translator.active_backend == "eager"
+    assert translator.backend == ("auto" if native_bf16 else "eager")  # compiles only where bf16 is native
     assert translator.amp is native_bf16 and translator.amp_dtype == (torch.bfloat16 if native_bf16 else None)
     assert net.encoder[1].weight.is_contiguous()
     assert not SliceTranslator(net, image_size=32, device="cpu", amp=False).amp
@@ -105,6 +108,51 @@ def test_compiled_agrees_with_eager(volume: torch.Tensor, eager: torch.Tensor) -
     out = translator(volume)
     assert (out - eager).abs().max() <= COMPILED_ATOL
     assert torch.equal(translator(volume), out)  # a second call reuses the compiled graph
+
+
+@pytest.mark.slow  # as above
+def test_compiled_reduced_precision_agrees_within_the_amp_tolerance(
+    volume: torch.Tensor, eager: torch.Tensor, monkeypatch
+) -> None:
+    monkeypatch.setattr("medtranslate.precision.cpu_has_native_bf16", lambda: True)  # emulated here if not native
+    net = _net()
+    translator = SliceTranslator(net, image_size=32, sw_batch_size=1, device="cpu", backend="compile")
+    assert translator.weight_dtype == torch.bfloat16 and net.encoder[1].weight.dtype == torch.float32  # a copy
+    out = translator(volume)
+    assert translator.active_backend == "compile" and out.dtype == torch.float32
+    diff = (out - eager).abs()
+    assert diff.mean() <= AMP_TOLERANCE["mean"] and diff.max() <= AMP_TOLERANCE["max"]
+
+
+class _FakeCompiled:
+    """Stands in for CompiledOrEager: records what it was given, runs the module eagerly."""
+
+    made: ClassVar[list[torch.nn.Module]] = []
+
+    def __init__(self, module: torch.nn.Module, device, freezing: bool = False, what: str = "") -> None:
+        self.module, self.compiled = module, True
+        self.made.append(module)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
+@pytest.mark.parametrize("native_bf16", [False, True])
+def test_auto_compiles_once_enough_slices_were_seen_and_only_where_bf16_is_native(
+    volume: torch.Tensor, native_bf16: bool, monkeypatch
+) -> None:
+    monkeypatch.setattr("medtranslate.precision.cpu_has_native_bf16", lambda: native_bf16)
+    monkeypatch.setattr("medtranslate.inference.volume.CompiledOrEager", _FakeCompiled)
+    _FakeCompiled.made = []
+    translator = SliceTranslator(_net(), image_size=32, device="cpu", compile_min_slices=8)
+    translator(volume)  # 5 slices: below the threshold
+    assert translator.active_backend == "eager" and not _FakeCompiled.made
+    out = translator(volume)  # 10 seen: compiles (where bf16 is native), once
+    translator(volume)
+    assert translator.active_backend == ("compile" if native_bf16 else "eager")
+    assert len(_FakeCompiled.made) == int(native_bf16)
+    if native_bf16:
+        assert _FakeCompiled.made[0].encoder[1].weight.dtype == torch.bfloat16 and out.dtype == torch.float32
 
 
 def test_onnxruntime_agrees_with_eager(volume: torch.Tensor, eager: torch.Tensor) -> None:
