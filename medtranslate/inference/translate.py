@@ -53,6 +53,7 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Orientation
 from pydicom.uid import generate_uid
+from tqdm.auto import tqdm
 
 from medtranslate.errors import (
     EmptyInputError,
@@ -560,6 +561,7 @@ def translate_many(
     device: torch.device | str | None = None,
     amp: bool | None = None,
     raise_on_failure: bool = False,
+    progress: bool = False,
     **options,
 ) -> TranslationReport:
     """Translate every input (files, DICOM folders, folders of images; see :func:`find_inputs`) into ``output_dir``.
@@ -579,6 +581,8 @@ def translate_many(
         amp: mixed precision (see :class:`SliceTranslator`): ``None`` where native, ``False`` for float32.
         raise_on_failure: after all inputs, raise an :class:`InputError` listing the failures (the bundle's
             ``run`` uses it so that ``python -m monai.bundle run`` exits non-zero).
+        progress: show progress bars on stderr (tqdm): one over the inputs, one over each input's chunks of
+            slices. Failures are in the report (and logged at INFO), for the caller to print once.
         options: passed to :func:`translate_path` (``window``, ``export``, ``slices``, ``bit_depth``,
             ``overwrite``, ``copy_patient_tags``, ``uncertainty``).
 
@@ -595,10 +599,12 @@ def translate_many(
     check_output_folder(output_dir)  # a file in the way or a read-only folder: one error, not one per input
     paths = find_inputs(inputs)
     network = network.to(device) if device is not None else network
-    translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp)
+    translator = SliceTranslator(
+        network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp, progress=progress
+    )
     report = TranslationReport()
     claimed: dict[str, Path] = {}
-    for path in paths:
+    for path in tqdm(paths, desc="translate", unit="input", disable=not progress, dynamic_ncols=True):
         stem = input_stem(path)
         try:
             if stem in claimed:
@@ -614,7 +620,7 @@ def translate_many(
             if error is None:
                 raise
             report.failures[path] = str(error) if isinstance(error, MedTranslateError) else repr(error)
-            logger.warning("failed: %s", error)
+            logger.info("failed: %s", error)
     if raise_on_failure and report.failures:
         lines = "; ".join(report.failures.values())
         raise InputError(None, f"{report.summary()}: {lines}")

@@ -99,7 +99,7 @@ class TranslationEvaluator(Evaluator):
             if error is None:
                 raise
             self.report.failures[source] = str(error)
-            logger.warning("failed: %s", error)
+            logger.info("failed: %s", error)
             return {"image": source, "outputs": []}
         self.report.outputs[source] = written
         return {"image": source, "outputs": written}
