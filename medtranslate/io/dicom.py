@@ -4,8 +4,13 @@ MONAI's :class:`monai.data.PydicomReader` stacks every file of a folder in ``Ins
 fails with bare exceptions. :class:`DicomSeriesReader` subclasses it, keeps its affine convention (RAS,
 ``swap_ij``) and adds what a user's scanner export needs: one series out of several, order by
 ``ImagePositionPatient`` projected on the slice normal, spacing checks (missing slices, irregular gaps,
-gantry tilt), per-slice rescale to HU, compressed transfer syntaxes with a SimpleITK/GDCM fallback, and
-:mod:`medtranslate.errors` for everything a user can fix.
+gantry tilt, SpacingBetweenSlices that contradicts the positions), per-slice rescale to HU, compressed transfer
+syntaxes with a SimpleITK/GDCM fallback, and :mod:`medtranslate.errors` for everything a user can fix.
+
+What the reader learned travels with the image: :class:`DicomSource` (each slice's ImagePositionPatient, the
+orientation, SOP instance/class UIDs and files in the volume's slice order, the patient/study header) is kept on
+the ``MetaTensor``'s metadata, and a derived series is written from it (:func:`medtranslate.io.write_dicom_series`)
+without reading the folder again.
 """
 
 from __future__ import annotations
@@ -37,13 +42,51 @@ from medtranslate.errors import (
 )
 from medtranslate.io.formats import sniff_format
 
-__all__ = ["DEFAULT_MAX_VOXELS", "DicomSeriesReader", "SeriesInfo", "codec_install_hint"]
+__all__ = [
+    "DEFAULT_MAX_VOXELS",
+    "PATIENT_STUDY_TAGS",
+    "DicomSeriesReader",
+    "DicomSource",
+    "SeriesInfo",
+    "codec_install_hint",
+]
 
 #: refuse images with more voxels than this before allocating them (about 8 GiB as float32).
 DEFAULT_MAX_VOXELS = 2**31
 
 # geometry tags kept in the pruned metadata, as PydicomReader keeps them (orientation, position, spacing)
 _GEOMETRY_TAGS = (0x00200037, 0x00200032, 0x00280030)
+
+#: Patient, study and frame-of-reference attributes a derived series may copy (``copy_patient_tags=True``).
+PATIENT_STUDY_TAGS: tuple[str, ...] = (
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "OtherPatientIDsSequence",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientAge",
+    "PatientSize",
+    "PatientWeight",
+    "EthnicGroup",
+    "PatientComments",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyDescription",
+    "FrameOfReferenceUID",
+    "PositionReferenceIndicator",
+    "PatientPosition",
+)
+# more of the source's header kept for a derived series: what it describes, not who
+_SERIES_TAGS = ("SeriesInstanceUID", "Modality", "BodyPartExamined", "SliceThickness")
+# ImageOrientationPatient values that differ by more than this are different orientations
+_ORIENTATION_TOLERANCE = 1e-3
+# the smallest tolerance on the step between slice positions (mm), as dcm2niix's
+_MIN_SPACING_TOLERANCE_MM = 0.01
 
 _JPEG = "pip install pylibjpeg pylibjpeg-libjpeg"
 _CODEC_HINTS = {
@@ -89,6 +132,137 @@ class SeriesInfo:
         """One line: ``uid ("description", MODALITY, N slices)``."""
         uid = self.uid or "<no SeriesInstanceUID>"
         return f'{uid} ("{self.description}", {self.modality}, {len(self.files)} slices)'
+
+
+#: keys of :meth:`DicomSource.to_meta` on a ``MetaTensor``'s metadata
+_META_KEYS = {
+    "folder": "dicom_source",
+    "header": "dicom_header",
+    "files": "dicom_files",
+    "sop_class_uids": "dicom_sop_class_uids",
+    "sop_instance_uids": "dicom_sop_instance_uids",
+    "positions": "dicom_positions",
+    "orientation": "dicom_orientation",
+    "spacing_issue": "dicom_spacing_issue",
+    "even": "dicom_even",
+}
+
+
+@dataclass(frozen=True)
+class DicomSource:
+    """What :class:`DicomSeriesReader` learned about the series behind a volume; a derived series is built from it.
+
+    Per-slice entries follow the volume's slice order (its last axis, ascending along the slice normal). The
+    reader puts it on the image's metadata (:meth:`to_meta`, keys ``dicom_*``); :meth:`from_meta` gets it back.
+
+    Attributes:
+        folder: the series folder (or file) that was read.
+        series_uid: SeriesInstanceUID of the chosen series.
+        header: the first slice's patient, study and frame-of-reference attributes (:data:`PATIENT_STUDY_TAGS`)
+            and its SeriesInstanceUID, Modality, BodyPartExamined and SliceThickness (no pixels).
+        files: each slice's file.
+        sop_class_uids: each slice's SOPClassUID.
+        sop_instance_uids: each slice's SOPInstanceUID.
+        positions: each slice's ImagePositionPatient (LPS, mm), ``(n, 3)``; ``None`` when the files lack it.
+        orientation: the series' ImageOrientationPatient (row then column direction cosines); ``None`` if absent.
+        affine: the RAS affine the reader gave the volume (its third column is the median step between slices).
+        spacing_issue: ``""`` when the slices are evenly spaced and agree with SpacingBetweenSlices, else why not.
+        even: whether the positions are evenly spaced (the affine then places every slice where it is).
+    """
+
+    folder: str
+    series_uid: str
+    header: Dataset
+    files: tuple[str, ...]
+    sop_class_uids: tuple[str, ...]
+    sop_instance_uids: tuple[str, ...]
+    positions: np.ndarray | None
+    orientation: np.ndarray | None
+    affine: np.ndarray
+    spacing_issue: str = ""
+    even: bool = True
+
+    @classmethod
+    def from_series(
+        cls, where: str, info: SeriesInfo, affine: np.ndarray, spacing_issue: str, even: bool
+    ) -> DicomSource:
+        """Collect the source of the ordered series ``info`` read from ``where``.
+
+        Raises:
+            InputError: the slices belong to several studies or patients (one series is in one study).
+        """
+        headers = info.headers
+        studies = {(str(h.get("StudyInstanceUID", "")), str(h.get("PatientID", ""))) for h in headers}
+        if len(studies) > 1:
+            raise InputError(
+                where,
+                f"series {info.uid or '<no SeriesInstanceUID>'}: slices of {len(studies)} "
+                "studies/patients under one SeriesInstanceUID",
+            )
+        header = Dataset()
+        for keyword in (*PATIENT_STUDY_TAGS, *_SERIES_TAGS):
+            if keyword in headers[0]:
+                header.add(headers[0][keyword])
+        has_positions = all("ImagePositionPatient" in h for h in headers)
+        iop = headers[0].get("ImageOrientationPatient")
+        return cls(
+            folder=where,
+            series_uid=info.uid,
+            header=header,
+            files=tuple(info.files),
+            sop_class_uids=tuple(str(h.get("SOPClassUID", "")) for h in headers),
+            sop_instance_uids=tuple(str(h.get("SOPInstanceUID", "")) for h in headers),
+            positions=np.array([[float(v) for v in h.ImagePositionPatient] for h in headers])
+            if has_positions
+            else None,
+            orientation=np.array([float(v) for v in iop]) if iop is not None and len(iop) == 6 else None,
+            affine=np.asarray(affine, dtype=np.float64),
+            spacing_issue=spacing_issue,
+            even=even,
+        )
+
+    def to_meta(self) -> dict:
+        """Plain metadata entries (``dicom_*`` keys); the affine is MONAI's ``original_affine``."""
+        values = {
+            "folder": self.folder,
+            "header": self.header.to_json_dict(),
+            "files": list(self.files),
+            "sop_class_uids": list(self.sop_class_uids),
+            "sop_instance_uids": list(self.sop_instance_uids),
+            "positions": self.positions,
+            "orientation": self.orientation,
+            "spacing_issue": self.spacing_issue,
+            "even": self.even,
+        }
+        return {_META_KEYS[k]: v for k, v in values.items() if v is not None}
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> DicomSource | None:
+        """The source kept by :meth:`to_meta` on ``meta``; ``None`` for an image that was not read from DICOM.
+
+        Args:
+            meta: a ``MetaTensor``'s metadata as the reader left it (``original_affine`` included).
+        """
+        if _META_KEYS["sop_instance_uids"] not in meta:
+            return None
+
+        def get(name: str):
+            return meta.get(_META_KEYS[name])
+
+        positions, orientation = get("positions"), get("orientation")
+        return cls(
+            folder=str(get("folder")),
+            series_uid=str(meta.get("series_uid", "")),
+            header=Dataset.from_json(get("header")),
+            files=tuple(get("files")),
+            sop_class_uids=tuple(get("sop_class_uids")),
+            sop_instance_uids=tuple(get("sop_instance_uids")),
+            positions=None if positions is None else np.asarray(positions, dtype=np.float64),
+            orientation=None if orientation is None else np.asarray(orientation, dtype=np.float64),
+            affine=np.asarray(meta["original_affine"], dtype=np.float64),
+            spacing_issue=str(get("spacing_issue") or ""),
+            even=bool(get("even")),
+        )
 
 
 def _read_header(path: str) -> Dataset:
@@ -187,6 +361,11 @@ def decode_slice(ds: Dataset, path: str) -> np.ndarray:
         raise CorruptFileError(path, f"damaged or truncated pixel data ({pydicom_error})") from pydicom_error
 
 
+def _fmt(values: Sequence[float]) -> str:
+    """``(a, b, c)`` with up to 6 significant digits, as positions and orientations appear in messages."""
+    return "(" + ", ".join(f"{float(v):.6g}" for v in values) + ")"
+
+
 def _normal(ds: Dataset) -> np.ndarray | None:
     iop = ds.get("ImageOrientationPatient")
     if iop is None or len(iop) != 6:
@@ -221,21 +400,30 @@ class DicomSeriesReader(PydicomReader):
     ``series_uid`` or ``series="largest"`` chooses one. Slices are ordered by ``ImagePositionPatient``
     projected on the normal of ``ImageOrientationPatient`` (file names and InstanceNumber play no part), so
     oblique and gantry-tilted series get the right affine: its third column is the step between slice
-    positions. Gaps that differ from the median step (missing slices, irregular spacing) warn, or raise
-    with ``irregular_spacing="raise"``; the affine then uses the median step. Each slice's
-    RescaleSlope/RescaleIntercept is applied (float32, HU for CT).
+    positions. Slices whose ImageOrientationPatient differ are refused (``InputError``). Steps between
+    positions that differ from the median step by more than ``max(0.01 mm, spacing_tolerance × spacing)``
+    (missing slices, irregular spacing; dcm2niix and ITK use tolerances of this size), and a
+    SpacingBetweenSlices that is not the positions' step (or a whole multiple of it: a subset of a series keeps
+    its original value) are a spacing issue: warned (default), refused with ``irregular_spacing="raise"``
+    (``DimensionError``, naming the series, the files and their positions) or left to the caller with
+    ``"ignore"``; the affine uses the median step. SliceThickness is not checked: thicker (overlapping) or
+    thinner (gapped) slices than their spacing are normal. Each slice's RescaleSlope/RescaleIntercept is applied
+    (float32, HU for CT).
 
     Metadata added to MONAI's: ``source_format="dicom"``, ``modality``, ``series_uid``,
-    ``series_description``, ``intensity_unit`` (``"HU"`` for rescaled CT, else ``"raw"``), ``n_slices``.
+    ``series_description``, ``intensity_unit`` (``"HU"`` for rescaled CT, else ``"raw"``), ``n_slices``, and
+    the :class:`DicomSource` (``dicom_*`` keys: each slice's position, file and UIDs, the orientation, the
+    patient/study header, the spacing issue; see :meth:`DicomSource.from_meta`).
 
     Args:
         series_uid: SeriesInstanceUID to read from a folder holding several series.
         series: ``"largest"`` reads the series with most slices when several are present; ``None`` refuses.
         max_voxels: refuse (``DimensionError``) a series with more voxels than this, checked on the headers
             before any pixel is decoded.
-        irregular_spacing: ``"warn"`` or ``"raise"`` (``DimensionError``) for gaps between slices that differ
-            from the median step by more than ``spacing_tolerance`` (relative).
-        spacing_tolerance: relative tolerance on slice gaps; default 0.1.
+        irregular_spacing: ``"warn"``, ``"raise"`` (``DimensionError``) or ``"ignore"`` (kept in the metadata
+            only) for a spacing issue (see above).
+        spacing_tolerance: tolerance on the steps between slices relative to the spacing (at least 0.01 mm);
+            default 0.01.
         kwargs: passed to :class:`monai.data.PydicomReader` (e.g. ``channel_dim``).
     """
 
@@ -245,7 +433,7 @@ class DicomSeriesReader(PydicomReader):
         series: str | None = None,
         max_voxels: int = DEFAULT_MAX_VOXELS,
         irregular_spacing: str = "warn",
-        spacing_tolerance: float = 0.1,
+        spacing_tolerance: float = 0.01,
         **kwargs,
     ) -> None:
         kwargs.setdefault("affine_lps_to_ras", True)
@@ -254,14 +442,18 @@ class DicomSeriesReader(PydicomReader):
         super().__init__(**kwargs)
         if series not in (None, "largest"):
             raise ValueError(f"series must be None or 'largest', got {series!r}.")
-        if irregular_spacing not in ("warn", "raise"):
-            raise ValueError(f"irregular_spacing must be 'warn' or 'raise', got {irregular_spacing!r}.")
+        if irregular_spacing not in ("warn", "raise", "ignore"):
+            raise ValueError(f"irregular_spacing must be 'warn', 'raise' or 'ignore', got {irregular_spacing!r}.")
         self.series_uid = series_uid
         self.series = series
         self.max_voxels = int(max_voxels)
         self.irregular_spacing = irregular_spacing
         self.spacing_tolerance = float(spacing_tolerance)
         self.selected: SeriesInfo | None = None
+        self._where = ""
+        self._step: np.ndarray | None = None
+        self._issue = ""
+        self._even = True
 
     def verify_suffix(self, filename: Sequence[PathLike] | PathLike) -> bool:
         """Whether every path is a DICOM file or a folder holding DICOM files, judged by content.
@@ -342,8 +534,17 @@ class DicomSeriesReader(PydicomReader):
         normals = [_normal(ds) for ds in headers]
         positions = [ds.get("ImagePositionPatient") for ds in headers]
         if len(headers) > 1 and all(n is not None for n in normals) and all(p is not None for p in positions):
-            if any(not np.allclose(n, normals[0], atol=1e-3) for n in normals):
-                raise InputError(where, "slices with different orientations in one series (localizer mixed in?)")
+            iops = np.array([[float(v) for v in ds.ImageOrientationPatient] for ds in headers])
+            differ = np.flatnonzero(np.abs(iops - iops[0]).max(axis=1) > _ORIENTATION_TOLERANCE)
+            if differ.size:
+                k = int(differ[0])
+                raise InputError(
+                    where,
+                    f"series {info.uid or '<no SeriesInstanceUID>'}: slices with different orientations in one "
+                    f"series (localizer mixed in?): {os.path.basename(files[0])} has ImageOrientationPatient "
+                    f"{_fmt(iops[0])}, {os.path.basename(files[k])} has {_fmt(iops[k])} "
+                    f"({differ.size} of {len(headers)} slices differ)",
+                )
             proj = np.array([float(np.dot(np.asarray(p, float), normals[0])) for p in positions])
             order = np.argsort(proj, kind="stable")
             proj = proj[order]
@@ -366,30 +567,45 @@ class DicomSeriesReader(PydicomReader):
             info.uid, info.description, info.modality, [files[i] for i in order], [headers[i] for i in order]
         )
 
-    def _slice_step(self, headers: list[Dataset], where: str) -> np.ndarray | None:
-        """The step vector between slices (LPS, mm); median of the gaps, irregular gaps warned or refused."""
+    def _spacing(self, info: SeriesInfo) -> tuple[np.ndarray | None, str, bool]:
+        """``(step, issue, even)``: the median step between slices (LPS, mm; ``None`` without positions), the
+        spacing issue in one line (``""`` when none, see the class doc) and whether the positions are even."""
+        headers, files = info.headers, info.files
         if len(headers) < 2 or any("ImagePositionPatient" not in ds for ds in headers):
-            return None
+            return None, "", True
         pos = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in headers])
         steps = np.diff(pos, axis=0)
+        step = np.median(steps, axis=0)
+        spacing = float(np.linalg.norm(step))
+        tol = max(_MIN_SPACING_TOLERANCE_MM, self.spacing_tolerance * spacing)
         gaps = np.linalg.norm(steps, axis=1)
-        median = float(np.median(gaps))
-        bad = np.flatnonzero(np.abs(gaps - median) > self.spacing_tolerance * median)
+        bad = np.flatnonzero(np.linalg.norm(steps - step, axis=1) > tol)
+        problems = []
         if bad.size:
-            ratios = gaps[bad] / median
-            multiples = np.round(ratios)
-            whole = (multiples >= 2) & (np.abs(ratios - multiples) <= self.spacing_tolerance)
-            missing = int(np.sum(multiples - 1)) if whole.all() else 0
-            detail = ", ".join(f"{gaps[i]:.3g} mm after slice {i}" for i in bad[:5])
-            kind = f"about {missing} missing slice(s)" if missing else "inconsistent slice spacing"
-            msg = (
-                f"{kind}: median gap {median:.4g} mm but {detail}; the volume's geometry assumes the median "
-                "step and is only approximate"
+            multiples = np.round(gaps[bad] / spacing)
+            whole = (multiples >= 2) & (
+                np.linalg.norm(steps[bad] - multiples[:, None] * step, axis=1) <= tol * np.maximum(multiples, 1)
             )
-            if self.irregular_spacing == "raise":
-                raise DimensionError(where, msg)
-            warnings.warn(f"{where}: {msg}", stacklevel=3)
-        return np.median(steps, axis=0)
+            missing = int(np.sum(multiples - 1)) if whole.all() else 0
+            kind = f"about {missing} missing slice(s)" if missing else "inconsistent slice spacing"
+            detail = "; ".join(
+                f"{gaps[i]:.4g} mm between {os.path.basename(files[i])} at {_fmt(pos[i])} and "
+                f"{os.path.basename(files[i + 1])} at {_fmt(pos[i + 1])}"
+                for i in bad[:3]
+            )
+            more = f" (and {bad.size - 3} more gaps)" if bad.size > 3 else ""
+            problems.append(f"{kind}: the slices are {spacing:.4g} mm apart (median) but {detail}{more}")
+        stated = sorted({abs(float(ds.SpacingBetweenSlices)) for ds in headers if ds.get("SpacingBetweenSlices")})
+        stated = [v for v in stated if v > 0]
+        if len(stated) > 1 and stated[-1] - stated[0] > tol:
+            problems.append(f"SpacingBetweenSlices differs between slices ({', '.join(f'{v:g}' for v in stated)} mm)")
+        elif stated and abs(spacing - max(round(spacing / stated[0]), 1) * stated[0]) > tol:
+            problems.append(
+                f"SpacingBetweenSlices says {stated[0]:g} mm but the positions are {spacing:.4g} mm apart "
+                "(nor a whole multiple of it)"
+            )
+        issue = f"series {info.uid or '<no SeriesInstanceUID>'}: {'; '.join(problems)}" if problems else ""
+        return step, issue, not bad.size
 
     def read(self, data: Sequence[PathLike] | PathLike, **kwargs):
         """Read the headers of one DICOM file or of the chosen series of a folder; pixels stay on disk.
@@ -412,7 +628,14 @@ class DicomSeriesReader(PydicomReader):
             chosen = self._choose(where, self.scan_folder(where))
             _check_geometry(chosen.headers, chosen.files)
             info = self._order(chosen, where)
+            self._step, self._issue, self._even = self._spacing(info)
+            if self._issue and self.irregular_spacing == "raise":
+                raise DimensionError(where, self._issue)
+            if self._issue and self.irregular_spacing == "warn":
+                approximate = "" if self._even else ", so the volume's affine (the median step) is only approximate"
+                warnings.warn(f"{where}: {self._issue}; the positions are used{approximate}", stacklevel=2)
         else:
+            self._step, self._issue, self._even = None, "", True
             ds = _read_header(where)
             if not _has_pixels(ds):
                 raise _non_image_reason(ds, where)
@@ -429,6 +652,7 @@ class DicomSeriesReader(PydicomReader):
         if voxels > self.max_voxels:
             raise DimensionError(where, f"{voxels} voxels exceed the limit of {self.max_voxels} (max_voxels)")
         self.selected = info
+        self._where = where
         self.has_series = len(info.files) > 1
         self.filenames = [info.files] if self.has_series else list(info.files)
         return info.headers if self.has_series else info.headers[0]
@@ -464,14 +688,12 @@ class DicomSeriesReader(PydicomReader):
             data: the ordered data sets of one series.
             filenames: their files.
         """
-        where = os.path.dirname(os.fspath(filenames[0]))
         stack = np.stack([self._get_array_data(ds, f) for ds, f in zip(data, filenames, strict=True)], axis=-1)
         first = data[0]
         metadata = self._get_meta_dict(first)
-        step = self._slice_step(list(data), where)
-        if step is not None:
+        if self._step is not None:
             # PydicomReader._get_affine derives the third affine column from the last position
-            metadata["lastImagePositionPatient"] = np.asarray(first.ImagePositionPatient, float) + step * (
+            metadata["lastImagePositionPatient"] = np.asarray(first.ImagePositionPatient, float) + self._step * (
                 len(data) - 1
             )
         metadata["spatial_shape"] = stack.shape
@@ -494,4 +716,5 @@ class DicomSeriesReader(PydicomReader):
             intensity_unit="HU" if info.modality == "CT" and rescaled else "raw",
             n_slices=len(info.files),
         )
+        meta.update(DicomSource.from_series(self._where, info, meta["affine"], self._issue, self._even).to_meta())
         return array, meta
