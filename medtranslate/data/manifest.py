@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from medtranslate.errors import (
     CorruptFileError,
     EmptyInputError,
@@ -349,6 +351,7 @@ def build_manifest(
     metadata: Mapping[str, Any] | None = None,
     contrast: bool = False,
     contrast_labels: PathLike | Mapping[str, Mapping[str, Any]] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Scan ``data_dir`` and return its manifest (see the module docstring for the layouts and keys).
 
@@ -376,6 +379,7 @@ def build_manifest(
             each image without a hand label (about 40 ms a slice).
         contrast_labels: hand labels, which take precedence: a labels file
             (:func:`medtranslate.data.contrast.read_contrast_labels`) or its result, a mapping by SHA-256.
+        progress: show progress bars on stderr (tqdm) over the files as they are hashed and labelled.
 
     Raises:
         InputError: ``data_dir`` is not a folder or has no known layout, or the hand labels file is bad.
@@ -392,13 +396,13 @@ def build_manifest(
     if not any(found.values()):
         raise EmptyInputError(root, f"no image files in its {layout} layout folders")
 
-    for items in found.values():
-        for item in items:
-            ext = _extension(item.rel)
-            if hash_files:
-                item.sha256 = _item_digest(root / item.rel, item.members)
-            if ext in _EXTENSION_FORMATS and _EXTENSION_FORMATS[ext] != item.fmt:
-                item.extra["extension_format"] = _EXTENSION_FORMATS[ext]
+    listed = [item for items in found.values() for item in items]
+    for item in tqdm(listed, desc="hash", unit="file", disable=not progress, dynamic_ncols=True):
+        ext = _extension(item.rel)
+        if hash_files:
+            item.sha256 = _item_digest(root / item.rel, item.members)
+        if ext in _EXTENSION_FORMATS and _EXTENSION_FORMATS[ext] != item.fmt:
+            item.extra["extension_format"] = _EXTENSION_FORMATS[ext]
 
     report: dict[str, Any] = {
         "hashed": hash_files,
@@ -449,7 +453,9 @@ def build_manifest(
         lists[f"test_{domain}"] = test
 
     if contrast:
-        _label_contrast((i for s in SPLITS for i in lists[f"{s}_mri"]), root, contrast_labels)
+        mri = [i for s in SPLITS for i in lists[f"{s}_mri"]]
+        labelled = tqdm(mri, desc="contrast", unit="file", disable=not progress, dynamic_ncols=True)
+        _label_contrast(labelled, root, contrast_labels)
 
     all_ct = [i for (_, d), v in found.items() if d == "ct" for i in v]
     mri_hashes = {i.sha256 for (_, d), v in found.items() if d == "mri" for i in v if i.sha256 is not None}

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.transforms import Compose
+from tqdm.auto import tqdm
 
 from medtranslate.data.datalist import load_manifest, paired_datalist, select_contrast
 from medtranslate.data.loaders import paired_validation_dataset
@@ -149,6 +150,7 @@ def load_paired_cases(
     max_cases: int | None = None,
     seed: int = 0,
     skipped: list[dict[str, str]] | None = None,
+    progress: bool = False,
 ) -> list[PairedCase]:
     """Load paired CT/MRI at ``image_size``, bring the MRI onto the CT's grid and build the metric mask.
 
@@ -168,6 +170,7 @@ def load_paired_cases(
         seed: seeds the registration's metric sampling.
         skipped: receives ``{"case_id", "reason"}`` for each slice pair whose registration failed (e.g. no
             overlap for mutual information); such a pair is left out rather than scored against a wrong reference.
+        progress: show a progress bar on stderr (tqdm) over the slice or volume pairs.
 
     Raises:
         InputError: ``paired_dir`` has neither layout.
@@ -182,7 +185,7 @@ def load_paired_cases(
             [LoadMedicalImaged("ct"), ct_transforms("ct", image_size, window=window, augment=False, volume=False)]
         )
         mri_load = Compose([LoadMedicalImaged("mri"), mri_transforms("mri", image_size, augment=False, volume=False)])
-        for pair in slices:
+        for pair in tqdm(slices, desc="paired cases", unit="case", disable=not progress, dynamic_ncols=True):
             ct = torch.as_tensor(ct_load({"ct": pair["ct"]})["ct"]).float()
             mri = torch.as_tensor(mri_load({"mri": pair["mri"]})["mri"]).float()
             if registered:
@@ -206,7 +209,7 @@ def load_paired_cases(
             f"neither <patient>/{PAIRED_CT_FOLDER}/ + <patient>/{reference}/ slices nor paired volumes ({err})",
         ) from err
     per_pair = 8 if max_cases is None else max(1, math.ceil(max_cases / len(pairs)))
-    for pair in pairs:
+    for pair in tqdm(pairs, desc="paired volumes", unit="volume", disable=not progress, dynamic_ncols=True):
         subject = Path(pair["ct"]).name.split(".")[0]
         for k, item in enumerate(paired_validation_dataset([pair], image_size, window, per_pair)):
             ct, mri = torch.as_tensor(item["ct"]), torch.as_tensor(item["mri"])
@@ -422,6 +425,7 @@ def evaluate(
     contrast: str | None = None,
     model_image_size: int | None = None,
     dataset_dir: PathLike | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``G_A`` (when given) and the baselines; write ``report.json``, CSVs and per-case figures.
 
@@ -462,6 +466,7 @@ def evaluate(
         model_image_size: the side the generator was trained at when it differs from ``image_size`` (e.g. an
             earlier 128² model scored on 256² slices: each slice is resized to it and the output back).
         dataset_dir: the data folder of a manifest given as ``unpaired_dir``.
+        progress: show a progress bar on stderr (tqdm) over the paired cases as they are loaded and registered.
 
     Returns:
         the report dictionary that was written (see ``docs/evaluation.md``).
@@ -513,7 +518,9 @@ def evaluate(
         report["baselines"]["training_data"] = train_info
     skipped: list[dict[str, str]] = []
     cases = (
-        load_paired_cases(paired_dir, image_size, reference, registered, transform, window, max_paired, seed, skipped)
+        load_paired_cases(
+            paired_dir, image_size, reference, registered, transform, window, max_paired, seed, skipped, progress
+        )
         if paired_dir is not None
         else []
     )
