@@ -126,12 +126,12 @@ def test_amp_is_ignored_on_a_cpu_without_bf16_with_a_warning(make_trainer, monke
 
 def test_amp_on_cpu_trains_in_bf16_and_stays_close_to_fp32(make_trainer):
     """Forced bf16 autocast (native or not, the numbers are the same): no scaler, float losses near fp32's."""
-    fp32 = make_trainer(seed=3, max_epochs=2)
+    losses_fp32 = _losses_of_run(make_trainer(seed=3, max_epochs=2))  # each run right after its seeding
     bf16 = make_trainer(seed=3, max_epochs=2, amp=True, amp_kwargs={"dtype": torch.bfloat16})
     assert bf16.amp and bf16.amp_dtype == torch.bfloat16 and bf16.g_scaler is None
     seen = []
     bf16.g_a.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
-    losses_fp32, losses_bf16 = _losses_of_run(fp32), _losses_of_run(bf16)
+    losses_bf16 = _losses_of_run(bf16)
     assert seen and all(dtype == torch.bfloat16 for dtype in seen)
     assert len(losses_bf16) == len(losses_fp32) == 4
     for a, b in zip(losses_fp32, losses_bf16, strict=True):  # the eight weighted components per iteration
@@ -152,3 +152,27 @@ def test_custom_keys(make_trainer):
     trainer.data_loader = items
     trainer.run()
     assert trainer.state.output["real_A"].shape == (2, 1, 16, 16)
+
+
+def test_channels_last_trains_like_the_default_layout(make_trainer):
+    """NHWC networks and batches: the same losses but for rounding (other kernels sum in another order)."""
+    losses = _losses_of_run(make_trainer(seed=3, max_epochs=2))  # each run right after its seeding
+    nhwc = make_trainer(seed=3, max_epochs=2, channels_last=True)
+    conv = next(m for m in nhwc.g_a.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    for a, b in zip(losses, _losses_of_run(nhwc), strict=True):
+        assert b == pytest.approx(a, rel=1e-2, abs=1e-4)
+
+
+@pytest.mark.slow  # inductor compiles forward and backward of four networks (20-60 s on a shared 2-core CPU)
+def test_the_compiled_bf16_fast_path_stays_within_ten_percent_of_fp32(make_trainer):
+    fp32 = make_trainer(seed=3, max_epochs=2)
+    losses_fp32 = _losses_of_run(fp32)
+    fast = make_trainer(
+        seed=3, max_epochs=2, amp=True, amp_kwargs={"dtype": torch.bfloat16}, compile=True, channels_last=True
+    )
+    losses_fast = _losses_of_run(fast)
+    assert all(net.compiled for net in fast.training_networks.values())  # a C++ compiler is there in CI
+    for a, b in zip(losses_fp32, losses_fast, strict=True):
+        assert b == pytest.approx(a, rel=0.1, abs=0.02)
+    assert set(fast.checkpoint_objects()["g_a"].state_dict()) == set(fp32.g_a.state_dict())  # plain keys
