@@ -1,7 +1,9 @@
 """The ``medtranslate`` console entry point: thin argument parsing over the package's functions.
 
-Errors a user can fix (:class:`~medtranslate.errors.MedTranslateError`) print one line and exit with status 2;
-``--debug`` shows the traceback instead.
+Errors a user can fix (:class:`~medtranslate.errors.MedTranslateError`) print one line ``error: ...`` once;
+``--debug`` shows the traceback instead. Exit status: :data:`EXIT_CODES`. Long commands show tqdm progress bars
+on stderr when it is a terminal, and a summary line either way. Torch and MONAI are imported only inside the
+commands, so ``--help``, ``--version`` and argument errors answer at once.
 """
 
 from __future__ import annotations
@@ -12,13 +14,37 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from medtranslate import __version__
 from medtranslate.errors import MedTranslateError, find_user_error
 
 if TYPE_CHECKING:  # the CLI imports torch-heavy modules only inside the commands that need them
     from medtranslate.inference import UncertaintySettings
     from medtranslate.inference.bundle import InferenceSettings
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_CODES", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
+EXIT_OK = 0
+#: some or all inputs failed, or the data/model/config the command needs is unusable (one ``error:`` line each)
+EXIT_FAILED = 1
+#: the command line is wrong (argparse's status), including option values refused before any work
+EXIT_USAGE = 2
+#: interrupted with Ctrl-C (128 + SIGINT); outputs being written are removed
+EXIT_INTERRUPTED = 130
+EXIT_CODES = {
+    EXIT_OK: "all done",
+    EXIT_FAILED: "some inputs failed, or a file, model or config the command needs is unusable (one error line each)",
+    EXIT_USAGE: "usage error: unknown option, missing or invalid argument",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); outputs being written are removed",
+}
+
+
+class UsageError(Exception):
+    """An option value refused before any work; reported by argparse with the usage (exit status 2)."""
+
+
+def _progress() -> bool:
+    """Progress bars only where someone watches: stderr is a terminal."""
+    return sys.stderr.isatty()
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -33,7 +59,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             if args.debug:
                 raise
             print(f"error: {err}", file=sys.stderr)
-            status = 2
+            status = EXIT_FAILED
     if args.json:
         print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2, default=str))
     else:
@@ -57,6 +83,7 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
         name=args.name,
         contrast=not args.no_contrast,
         contrast_labels=args.labels,
+        progress=_progress(),
     )
     write_manifest(manifest, args.output, overwrite=args.overwrite)
     report = manifest.get("report", {})
@@ -100,9 +127,15 @@ def _contrast_summary(manifest: dict) -> str:
 
 def _cmd_translate(args: argparse.Namespace) -> int:
     from medtranslate.inference import load_generator, parse_exports, parse_slices, translate_many
+    from medtranslate.transforms.presets import resolve_window
 
-    exports = parse_exports(args.export)  # option errors before any work
-    slices = parse_slices(args.slices)
+    try:  # option values are usage errors, refused before any work
+        exports = parse_exports(args.export)
+        slices = parse_slices(args.slices)
+        if args.window is not None:
+            resolve_window(args.window)
+    except MedTranslateError as err:
+        raise UsageError(str(err)) from err
     settings = _model_settings(args, image_size=args.image_size, window=args.window)
     network = load_generator(settings.ckpt_path, settings.network, settings.device)
     uncertainty = _uncertainty_settings(args, settings) if args.uncertainty else None
@@ -121,13 +154,14 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         copy_patient_tags=args.copy_patient_tags,
         uncertainty=uncertainty,
+        progress=_progress(),
     )
     for source, written in report.outputs.items():
         print(f"{source} -> {', '.join(str(p) for p in written)}")
     for message in report.failures.values():
         print(f"error: {message}", file=sys.stderr)
     print(report.summary(), file=sys.stderr if report.failures else sys.stdout)
-    return 0 if report.ok else 2
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _uncertainty_settings(args: argparse.Namespace, settings: InferenceSettings) -> UncertaintySettings:
@@ -180,6 +214,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         device=str(settings.device),
         seed=args.seed,
         overwrite=args.overwrite,
+        progress=_progress(),
     )
     for line in report["messages"]:
         print(line)
@@ -197,7 +232,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 f"(one scale) {paper['PSNR_[-1,1]']:.2f} dB"
             )
     print(f"\nreport: {report['files']['report.json']}")
-    return 0
+    return EXIT_OK
 
 
 def _model_settings(args: argparse.Namespace, **overrides: object) -> InferenceSettings:
@@ -223,17 +258,24 @@ def _mean(value: object) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one sub-command per task."""
-    parser = argparse.ArgumentParser(prog="medtranslate", description="Brain CT → synthetic MRI with CycleGAN.")
+    epilog = {
+        "epilog": "exit status:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items()),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+    parser = argparse.ArgumentParser(
+        prog="medtranslate", description="Brain CT → synthetic MRI with CycleGAN.", **epilog
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    info = sub.add_parser("info", help="describe an image file or DICOM folder")
+    info = sub.add_parser("info", help="describe an image file or DICOM folder", **epilog)
     info.add_argument("paths", nargs="+", help="image files (NIfTI, MetaImage, PNG/JPEG, DICOM) or DICOM folders")
     info.add_argument("--series-uid", default=None, help="pick one series in a folder holding several")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_cmd_info)
 
-    man = sub.add_parser("manifest", help="write a JSON datalist with hashes, duplicates and leakage report")
+    man = sub.add_parser("manifest", help="write a JSON datalist with hashes, duplicates and leakage report", **epilog)
     man.add_argument("data_dir", help="Kaggle layout (trainA/trainB/testA/testB), phantom, or ct/ + mri/ folders")
     man.add_argument("-o", "--output", required=True, help="manifest JSON to write")
     man.add_argument("--subset", type=int, default=None, help="seeded subset size per domain (the paper: 500)")
@@ -249,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser(
         "translate",
+        **epilog,
         help="translate CT files or DICOM series into synthetic MRI (NIfTI, PNG, DICOM)",
         description="Network, image size, window and model file come from the bundle's configs/inference.json.",
     )
@@ -257,7 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--export", default="nifti", help="comma-separated: nifti,png,nifti-slices,dicom (nifti)")
     tr.add_argument("--slices", default="all", help="axial slices, inferior to superior: all, A:B or one index")
     tr.add_argument("--ckpt", default=None, help="model.pt or training checkpoint (default: the bundle's)")
-    tr.add_argument("--bundle-root", default=None, help="bundle folder (default: bundles/ct2mri)")
+    tr.add_argument(
+        "--bundle-root",
+        default=None,
+        help="bundle folder (default: the working folder if it is a bundle, else the one installed with medtranslate)",
+    )
     tr.add_argument("--config", default=None, help="inference config (default: <bundle-root>/configs/inference.json)")
     tr.add_argument("--window", default=None, help="CT window preset the model was trained with (config's)")
     tr.add_argument("--image-size", type=int, default=None, help="training slice size (config's)")
@@ -281,10 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--uncertainty-calibration", default=None, help="calibration JSON of the map (default: the bundle's)"
     )
-    tr.set_defaults(func=_cmd_translate)
+    tr.set_defaults(func=_cmd_translate, command_parser=tr)
 
     ev = sub.add_parser(
         "evaluate",
+        **epilog,
         help="score the model and baselines: paired metrics (registered), unpaired distances, the paper's protocol",
         description="The model (network and weights) comes from the bundle's configs/inference.json; a missing "
         "model file skips the model row and still reports the baselines.",
@@ -296,7 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--ckpt-b", default=None, help="training checkpoint whose G_B (MRI → CT) draws the reconstructed-CT column"
     )
-    ev.add_argument("--bundle-root", default=None, help="bundle folder (default: bundles/ct2mri)")
+    ev.add_argument(
+        "--bundle-root",
+        default=None,
+        help="bundle folder (default: the working folder if it is a bundle, else the one installed with medtranslate)",
+    )
     ev.add_argument("--config", default=None, help="inference config (default: <bundle-root>/configs/inference.json)")
     ev.add_argument("--model-image-size", type=int, default=None, help="slice size the model was trained on")
     _architecture_arguments(ev)
@@ -317,17 +369,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 for a user-fixable error)."""
-    args = build_parser().parse_args(argv)
+    """Run the CLI; returns the exit status (:data:`EXIT_CODES`; argparse exits with 2 itself)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except UsageError as err:
+        getattr(args, "command_parser", parser).error(str(err))  # exits with EXIT_USAGE
     except Exception as exc:
         user_error = find_user_error(exc)
         if user_error is None or args.debug:
             raise
         print(f"error: {user_error}", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def test_missing_model_reports_baselines_only(paired_phantom: Path, tmp_path: Pa
 def test_wrong_architecture_is_one_line(paired_phantom: Path, tmp_path: Path, capsys) -> None:
     ckpt = tmp_path / "small.pt"
     torch.save(ResNetGenerator(channels=4, num_res_blocks=1).state_dict(), ckpt)
-    assert main(_args(tmp_path / "report", paired_phantom, "--ckpt", str(ckpt))) == 2
+    assert main(_args(tmp_path / "report", paired_phantom, "--ckpt", str(ckpt))) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "small.pt" in err[0]
     assert not (tmp_path / "report").exists()

@@ -1,4 +1,5 @@
-"""``medtranslate translate``: exports, slices, overwrite, batches with a bad file, checkpoint errors (exit 2)."""
+"""``medtranslate translate``: exports, slices, overwrite, batches with a bad file (exit 1), checkpoint errors (exit 1),
+option values refused as usage errors (exit 2)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def test_slices_option(setup: dict[str, Path]) -> None:
 def test_refuses_to_overwrite_without_the_flag(setup: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
     assert main(_args(setup)) == 0
     capsys.readouterr()
-    assert main(_args(setup)) == 2
+    assert main(_args(setup)) == 1
     err = capsys.readouterr().err
     assert "already exists; pass overwrite=True" in err and "1 failed" in err
     assert main(_args(setup, "--overwrite")) == 0
@@ -71,7 +72,7 @@ def test_folder_with_a_corrupt_file_continues_and_exits_non_zero(
     setup: dict[str, Path], capsys: pytest.CaptureFixture
 ) -> None:
     (setup["inputs"] / "corrupt.nii").write_bytes(b"\x5c\x01\x00\x00" + b"\x00" * 100)
-    assert main(_args(setup)) == 2
+    assert main(_args(setup)) == 1
     captured = capsys.readouterr()
     assert (setup["out"] / "ct_synthetic_mri.nii.gz").is_file()
     errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
@@ -87,7 +88,7 @@ def test_checkpoint_errors_are_one_line_without_output(setup: dict[str, Path], c
     ]:
         args = _args(setup)
         args[args.index("--ckpt") + 1] = str(ckpt)
-        assert main(args) == 2
+        assert main(args) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and expected in err
     assert not setup["out"].exists()
@@ -100,24 +101,32 @@ def test_bundle_without_weights_says_to_train(
     (bundle / "configs").mkdir(parents=True)
     (bundle / "configs" / "inference.json").write_text(setup["config"].read_text())
     args = ["translate", str(setup["inputs"]), "-o", str(setup["out"]), "--bundle-root", str(bundle)]
-    assert main(args) == 2
+    assert main(args) == 1
     err = capsys.readouterr().err
     assert "models/model.pt: the bundle has no trained weights yet" in err and "--ckpt" in err
     assert not setup["out"].exists()
 
 
-def test_bad_options_are_user_errors(setup: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
-    assert main(_args(setup, "--export", "jpeg")) == 2
-    assert main(_args(setup, "--slices", "x")) == 2
-    assert main(_args(setup, "--window", "nonsense")) == 2
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+@pytest.mark.parametrize(
+    ("option", "value", "reason"),
+    [("--export", "jpeg", "unknown export jpeg"), ("--slices", "x", "x"), ("--window", "nonsense", "nonsense")],
+)
+def test_bad_option_values_are_usage_errors(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture, option: str, value: str, reason: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(_args(setup, option, value))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert err.startswith("usage: medtranslate translate") and len(errors) == 1 and reason in errors[0]
+    assert not setup["out"].exists()
 
 
 def test_weights_of_another_recipe_with_the_bundle_config(setup: dict[str, Path], capsys) -> None:
     """The bundle's own inference.json describes the shipped network; --ngf/--n-blocks/--image-size fit others."""
     base = ["translate", str(setup["inputs"]), "-o", str(setup["out"]), "--ckpt", str(setup["model"])]
-    assert main(base) == 2
+    assert main(base) == 1
     err = capsys.readouterr().err
     assert "ResNetGenerator(channels=4, num_res_blocks=1)" in err and "--ngf/--n-blocks" in err
     assert main([*base, "--ngf", "4", "--n-blocks", "1", "--image-size", "32"]) == 0

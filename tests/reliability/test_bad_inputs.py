@@ -1,6 +1,6 @@
 """The bad-input matrix through ``medtranslate info``: each input is converted correctly or refused in one line.
 
-A refusal is exit status 2, nothing on stdout, exactly one stderr line ``error: <path>: <cause>`` and no
+A refusal is exit status 1, nothing on stdout, exactly one stderr line ``error: <path>: <cause>`` and no
 traceback (``--debug`` raises the :class:`~medtranslate.errors.MedTranslateError` instead); the input's bytes are
 unchanged either way. ``docs/reliability.md`` lists every case with its outcome.
 """
@@ -260,7 +260,7 @@ def test_cli_refuses_in_one_line(
     path, args = make(inputs, build, monkeypatch)
     with assert_unchanged(inputs):
         status, out, err = cli("info", *args, path)
-        assert status == 2 and out == ""
+        assert status == 1 and out == ""
         assert err.endswith("\n") and err.count("\n") == 1 and "Traceback" not in err, err
         assert err.startswith(f"error: {path}"), err
         assert re.search(reason, err), err
@@ -385,7 +385,7 @@ def test_several_paths_report_each_bad_one_and_keep_going(
     good = build.nifti(tmp_path / "good.nii.gz", build.ct_volume())
     (tmp_path / "empty.dcm").write_bytes(b"")
     status, out, err = cli("info", "--json", tmp_path / "empty.dcm", good, tmp_path / "gone.nii")
-    assert status == 2
+    assert status == 1
     assert json.loads(out)["path"] == str(good)
     assert err.splitlines() == [
         f"error: {tmp_path / 'empty.dcm'}: the file is empty (0 bytes)",
@@ -410,7 +410,7 @@ def test_real_process_non_utf8_and_spaces_in_paths(tmp_path: Path, build: Simple
         timeout=120,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert json.loads(result.stdout)["shape"] == [16, 16, 6]
     lines = result.stderr.decode("utf-8", "backslashreplace").splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith("the file is empty (0 bytes)")

@@ -1,4 +1,4 @@
-"""``medtranslate translate`` with bad destinations or bad geometry: one line, exit 2, nothing written.
+"""``medtranslate translate`` with bad destinations or bad geometry: one line, exit 1, nothing written.
 
 Destinations: an existing file given as ``-o`` (or a file further up the path), a folder that cannot be written, an
 output folder inside an input DICOM series, a folder where a file output goes. Geometry: a NIfTI whose sform holds
@@ -51,7 +51,7 @@ def test_existing_file_as_output_folder(
     for output in (blocker, blocker / "deeper"):
         with assert_unchanged(ct, blocker):
             status, out, err = _translate(cli, model, ct, output)
-        assert status == 2 and "->" not in out
+        assert status == 1 and "->" not in out
         assert err == f"error: {blocker}: is a file, not a folder: nothing was written; choose an output folder\n"
 
 
@@ -65,7 +65,7 @@ def test_unwritable_output_folder(
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and real_access(p, mode))
     status, out, err = _translate(cli, model, ct, locked / "out")
-    assert status == 2 and "->" not in out
+    assert status == 1 and "->" not in out
     assert err == (
         f"error: {locked}: cannot write (Permission denied): nothing was written; choose a folder you may write to\n"
     )
@@ -93,11 +93,11 @@ def test_output_inside_an_input_series_folder(
     before = _tree(series)
     with assert_unchanged(series):
         status, out, err = _translate(cli, model, series, series / "synthetic", "--export", "nifti,dicom")
-        assert status == 2 and "->" not in out
+        assert status == 1 and "->" not in out
         assert err.startswith(f"error: {series / 'synthetic'}") and f"inside the input {series}" in err
         # one slice of the series as the input: its folder is still the series
         status, out, err = _translate(cli, model, series / "IM0000.dcm", series, "--overwrite")
-        assert status == 2 and f"inside the input {series}\n" in err
+        assert status == 1 and f"inside the input {series}\n" in err
     assert _tree(series) == before
 
 
@@ -124,9 +124,9 @@ def test_bad_geometry_is_refused_before_writing(
         ds.save_as(path)
     with assert_unchanged(nan_sform, series):
         status, out, err = _translate(cli, model, nan_sform, tmp_path / "out", "--export", "nifti,dicom")
-        assert status == 2 and "->" not in out
+        assert status == 1 and "->" not in out
         assert err.splitlines()[0] == f"error: {nan_sform}: the sform (sform_code 1) holds NaN/Inf values"
         status, out, err = _translate(cli, model, series, tmp_path / "out")
-        assert status == 2 and "->" not in out
+        assert status == 1 and "->" not in out
         assert err.splitlines()[0].endswith("IM0000.dcm: PixelSpacing [0.0, 0.8] must be two finite positive values")
     assert not (tmp_path / "out").exists()

@@ -104,7 +104,7 @@ def test_cli_reports_a_full_disk_in_one_line(
     monkeypatch.setattr(os, "fsync", _enospc)
     with assert_unchanged(data):
         status, out, err = cli("manifest", data, "-o", tmp_path / "out" / "manifest.json")
-    assert status == 2 and out == ""
+    assert status == 1 and out == ""
     assert (
         err == f"error: {tmp_path / 'out' / 'manifest.json'}: cannot write (No space left on device): nothing "
         "was written; free some space or choose another disk\n"
