@@ -347,6 +347,13 @@ def decode_slice(ds: Dataset, path: str) -> np.ndarray:
         if rescale is None:
             return data
         return data.astype(np.float32) * np.float32(rescale[0]) + np.float32(rescale[1])
+    if not ts.is_compressed and "PixelData" in ds:  # GDCM would pad short native data with zeros
+        frames, samples = int(ds.get("NumberOfFrames", 1) or 1), int(ds.get("SamplesPerPixel", 1) or 1)
+        expected = int(ds.Rows) * int(ds.Columns) * frames * samples * int(ds.BitsAllocated) // 8
+        stored = len(ds.PixelData or b"")
+        if stored < expected:
+            reason = f"truncated pixel data: {stored} bytes where the header announces {expected}"
+            raise CorruptFileError(path, reason) from pydicom_error
     try:
         fallback = _sitk_pixels(path)
         return fallback.astype(np.float32) if _rescale(ds) is not None else fallback

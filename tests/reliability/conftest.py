@@ -128,9 +128,11 @@ def raw_nifti(
     quaternion: Sequence[float] = (0.0, 0.0, 0.0),
     offset: Sequence[float] = (0.0, 0.0, 0.0),
     qfac: float = 1.0,
+    scaling: tuple[float, float] = (np.nan, np.nan),
 ) -> Path:
     """A NIfTI-1 file whose header fields are written as given, without nibabel's checks and repairs (which refuse
-    a NaN sform when saving and replace negative ``pixdim`` when loading); uncompressed unless named ``.gz``."""
+    a NaN sform when saving and replace negative ``pixdim`` when loading); ``scaling`` is ``(scl_slope,
+    scl_inter)`` (nibabel's default NaN: none); uncompressed unless named ``.gz``."""
     header = nib.Nifti1Header()
     header.set_data_shape(data.shape)
     header.set_data_dtype(data.dtype)
@@ -141,6 +143,7 @@ def raw_nifti(
         header["srow_x"], header["srow_y"], header["srow_z"] = srows[0], srows[1], srows[2]
     header["quatern_b"], header["quatern_c"], header["quatern_d"] = quaternion
     header["qoffset_x"], header["qoffset_y"], header["qoffset_z"] = offset
+    header["scl_slope"], header["scl_inter"] = scaling
     header["vox_offset"] = 352
     payload = header.binaryblock + b"\0" * 4 + data.tobytes(order="F")
     path.write_bytes(gzip.compress(payload, mtime=0) if path.name.endswith(".gz") else payload)
