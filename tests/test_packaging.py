@@ -114,7 +114,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.slow  # builds and installs a 16 MB wheel, then starts the CLI twice: ~30 s on a loaded 2-core machine
+@pytest.mark.slow  # builds and installs a 16 MB wheel, translates with the CLI and the bundle: ~30 s, 2 busy cores
 def test_wheel_carries_the_bundle_and_translates_from_any_folder(wheel: Path, tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
@@ -153,3 +153,9 @@ def test_wheel_carries_the_bundle_and_translates_from_any_folder(wheel: Path, tm
     )
     assert result.returncode == 0, result.stderr
     assert (elsewhere / "out" / "ct_synthetic_mri.nii.gz").stat().st_size > 0
+    config = target / "medtranslate" / "bundle" / "configs" / "inference.json"
+    bundle_run = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(config)]
+    bundle_run += ["--dataset_dir", "ct.nii", "--output_dir", "bundle_out", "--device", "cpu"]
+    result = subprocess.run(bundle_run, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (elsewhere / "bundle_out" / "ct_synthetic_mri.nii.gz").stat().st_size > 0
