@@ -20,15 +20,16 @@ export             files (``P`` = ``<input stem>_synthetic_mri``)  values
 ``nifti``          ``P.nii.gz``                                    float32 in [0, 1]; input's shape, affine
 ``png``            ``P_png/P_z000.png`` ... (radiological axial)   0–255 (8-bit) or 0–65535 (16-bit)
 ``nifti-slices``   ``P_slices/P_z000.nii.gz`` ... (X, Y, 1 each)   float32 in [0, 1]; affine at the slice
-``dicom``          ``P_dicom/slice_0000.dcm`` ...                  uint16 0–4095 (slope 1, intercept 0), MR
+``dicom``          ``P_dicom/slice_0000.dcm`` ...                  uint16 0–4095 = [0, 1] (RealWorldValue), MR
 =================  ==============================================  ==========================================
 
 Slice numbers ``zNNN`` count axial slices from inferior to superior. ``slices=A:B`` translates only those
 slices: every export then holds that slab (the NIfTI's affine places it where it was in the input) and its
 files are numbered from 0. A 2D input gives 2D outputs (``P.png`` for ``png``) in its own pixel order.
-The DICOM series is marked synthetic (``DERIVED\\SECONDARY``, ``SYNTHETIC`` description, new UIDs) and keeps
-the source's geometry; patient and study attributes are copied from a DICOM source only with
-``copy_patient_tags=True``.
+The DICOM series is marked synthetic (``DERIVED\\SECONDARY\\OTHER``, ``SYNTHETIC`` description and
+``DerivationDescription`` naming the model, new UIDs); from a DICOM input each slice sits at its source slice's
+``ImagePositionPatient`` and references it (``SourceImageSequence``), the series references the source series;
+patient and study attributes are copied from a DICOM source only with ``copy_patient_tags=True``.
 
 With ``uncertainty`` (:class:`~medtranslate.inference.UncertaintySettings`), a trust map is written beside every
 export under the prefix ``P_uncertainty`` (``P_uncertainty.nii.gz``, ``P_uncertainty_png/``, ...), with the
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +57,9 @@ from monai.transforms import Orientation
 from pydicom.uid import generate_uid
 from tqdm.auto import tqdm
 
+from medtranslate import __version__ as version
 from medtranslate.errors import (
+    DimensionError,
     EmptyInputError,
     InputError,
     MedTranslateError,
@@ -65,6 +69,7 @@ from medtranslate.errors import (
 from medtranslate.inference.uncertainty import UNCERTAINTY_SUFFIX, UncertaintySettings
 from medtranslate.inference.volume import SliceTranslator
 from medtranslate.io import (
+    DicomSource,
     LoadMedicalImage,
     atomic_dir,
     sniff_format,
@@ -74,6 +79,7 @@ from medtranslate.io import (
     write_png_slices,
 )
 from medtranslate.io.atomic import check_output_folder, check_output_path, output_set, recover_outputs
+from medtranslate.io.dicom import resample_even
 from medtranslate.transforms import RAS_LABELS, AxialOrientation, CTWindow, EnsureGrayscale, to_display_range
 from medtranslate.transforms.presets import DEFAULT_CT_WINDOW, resolve_window
 
@@ -344,6 +350,8 @@ def translate_path(
     protect: Iterable[str | os.PathLike] = (),
     translator: SliceTranslator | None = None,
     uncertainty: UncertaintySettings | None = None,
+    uneven_slices: str = "refuse",
+    model: str | None = None,
 ) -> list[Path]:
     """Translate one CT file or DICOM series and write the requested exports (see the module docstring).
 
@@ -375,6 +383,12 @@ def translate_path(
         uncertainty: also write the trust map (expected ``|synthetic - real|`` on [0, 1]) beside each export,
             named with ``_uncertainty`` after the synthetic MRI's prefix, in the same format and geometry; DICOM
             maps share the synthetic series' study and frame of reference.
+        uneven_slices: a DICOM series whose slices are unevenly spaced (missing slices) or whose
+            SpacingBetweenSlices contradicts its positions: ``"refuse"`` (``DimensionError`` naming the series and
+            the positions) or ``"resample"``: the DICOM export puts each synthetic slice at its source slice's
+            position, the NIfTI exports are resampled onto an even grid of the median step, with one warning.
+        model: what made the images, for the DICOM ``DerivationDescription`` (e.g. the bundle name, version and
+            weights file); default the network's class name.
 
     Returns:
         the written files and folders: the synthetic MRI's in :data:`EXPORTS` order, then the map's.
@@ -390,7 +404,8 @@ def translate_path(
     # a DICOM file's folder is its series: outputs never go into it
     guarded = [source, *([source.parent] if is_dicom_source and source.is_file() else []), *protect]
     outputs = _Outputs(Path(output_dir), f"{input_stem(source)}{OUTPUT_SUFFIX}")
-    image = LoadMedicalImage()(source)
+    image = LoadMedicalImage(irregular_spacing="ignore")(source)
+    dicom_source = _check_slices(image, source, uneven_slices)
     is_2d = image.ndim == 3
     kinds = [outputs] + ([_Outputs(outputs.folder, outputs.prefix + UNCERTAINTY_SUFFIX)] if uncertainty else [])
     targets = [_targets(o, is_2d) for o in kinds]
@@ -418,11 +433,14 @@ def translate_path(
         description = f"SYNTHETIC MRI UNCERTAINTY E|err| 0-1=0-4095 {calibrated} CT {stem}"
         images.append(_Export(result.uncertainty, result.uncertainty_ras, kinds[1].prefix, description))
         logger.info("%s: the uncertainty map holds the %s", source, uncertainty.description)
-    is_dicom = "dicom" in exports and is_dicom_source
-    dicom = _DicomOptions(source if is_dicom else None, copy_patient_tags and is_dicom)
+    is_dicom = "dicom" in exports and dicom_source is not None
+    model = model or type(network).__name__
+    dicom = _DicomOptions(dicom_source if is_dicom else None, copy_patient_tags and is_dicom, model)
+    resampled = _even(images, dicom_source) if {"nifti", "nifti-slices"} & set(exports) else images
     with output_set(paths, overwrite=overwrite, protect=guarded):
         for name in exports:
-            for number, (item, target) in enumerate(zip(images, targets, strict=True)):
+            chosen = resampled if name in ("nifti", "nifti-slices") else images
+            for number, (item, target) in enumerate(zip(chosen, targets, strict=True)):
                 _write_export(name, item, target[name], is_2d, bit_depth, dicom, 1001 + number, overwrite, guarded)
     logger.info("%s: wrote %s", source, ", ".join(str(p) for p in paths))
     return paths
@@ -449,14 +467,49 @@ class _Export:
     description: str
 
 
+def _check_slices(image: MetaTensor, source: Path, uneven_slices: str) -> DicomSource | None:
+    """The DICOM source of ``image`` (``None`` for other formats); a spacing issue refused or, with
+    ``uneven_slices="resample"``, warned in one line."""
+    if uneven_slices not in ("refuse", "resample"):
+        raise InputError(None, f"uneven_slices must be 'refuse' or 'resample', got {uneven_slices!r}")
+    found = DicomSource.from_meta(image.meta)
+    if found is None or not found.spacing_issue:
+        return found
+    if uneven_slices == "refuse":
+        raise DimensionError(
+            source,
+            f"{found.spacing_issue}; translate it anyway with uneven_slices='resample' (--allow-uneven-slices): "
+            "the DICOM export keeps each slice's position, the NIfTI export is resampled onto an even grid",
+        )
+    spacing = float(np.linalg.norm(found.affine[:3, 2]))
+    outcome = "the DICOM export keeps each slice's position"
+    if not found.even:
+        outcome += f", the NIfTI exports are resampled onto an even {spacing:.4g} mm grid"
+    warnings.warn(f"{source}: {found.spacing_issue}; {outcome}", UserWarning, stacklevel=3)
+    return found
+
+
+def _even(images: list[_Export], source: DicomSource | None) -> list[_Export]:
+    """``images`` resampled onto an even slice grid when they lie on an unevenly spaced DICOM series."""
+    if source is None or source.even:
+        return images
+    out = []
+    for item in images:
+        even = resample_even(item.unit, source)
+        even_ras = Orientation(axcodes="RAS", labels=RAS_LABELS)(even)
+        out.append(_Export(even, even_ras, item.prefix, item.description))
+    return out
+
+
 @dataclass
 class _DicomOptions:
     """What the DICOM exports of one input share: the DICOM source (``None`` for other formats), whether its
-    patient/study tags are copied, and (otherwise) one new study and frame of reference, so that the synthetic
-    MRI and its map overlay in a viewer."""
+    patient/study tags are copied, what made the images (for ``DerivationDescription``), and (otherwise) one new
+    study and frame of reference, so that the synthetic MRI and its map overlay in a viewer."""
 
-    source: Path | None
+    source: DicomSource | None
     copy_patient_tags: bool
+    model: str
     study: str = field(default_factory=generate_uid)
     frame: str = field(default_factory=generate_uid)
 
@@ -511,13 +564,15 @@ def _write_dicom(
     overwrite: bool,
     protect: Sequence[str | os.PathLike],
 ) -> None:
-    """An image on [0, 1] as an MR DICOM series marked synthetic, 0–4095 stored with slope 1 / intercept 0."""
-    stored = MetaTensor(torch.round(unit.as_tensor() * DICOM_MAX), affine=unit.affine)
-    if stored.ndim == 3:
-        stored.meta["spatial_shape"] = np.asarray(stored.shape[1:])
+    """An image on [0, 1] as an MR DICOM series marked synthetic: stored 0–4095, the scale in its
+    RealWorldValueMappingSequence; on a DICOM source, each slice at its source slice's position and referencing it."""
+    values = MetaTensor(unit.as_tensor(), affine=unit.affine)
+    if values.ndim == 3:
+        values.meta["spatial_shape"] = np.asarray(values.shape[1:])
     shared = {} if dicom.copy_patient_tags else {"StudyInstanceUID": dicom.study, "FrameOfReferenceUID": dicom.frame}
+    origin = f" from CT series {dicom.source.series_uid}" if dicom.source is not None else ""
     write_dicom_series(
-        stored,
+        values,
         folder,
         modality="MR",
         series_description=description[:64],
@@ -525,9 +580,11 @@ def _write_dicom(
         copy_patient_tags=dicom.copy_patient_tags,
         synthetic=True,
         pixel_dtype="uint16",
-        rescale=(1.0, 0.0),
-        window=(DICOM_MAX / 2.0, float(DICOM_MAX)),
+        rescale=(1.0 / DICOM_MAX, 0.0),
+        window=(0.5, 1.0),
         series_number=series_number,
+        derivation=f"{description}: SYNTHETIC, computed{origin} by medtranslate {version} with the model "
+        f"{dicom.model}; values 0-1 stored as 0-{DICOM_MAX}; not an acquisition, not for diagnosis",
         extra_tags=shared,
         overwrite=overwrite,
         protect=protect,

@@ -7,7 +7,7 @@ images), :class:`LoadMedicalImage`/:class:`LoadMedicalImaged` with input validat
 
 from medtranslate.io.atomic import atomic_dir, atomic_write, atomic_write_bytes, atomic_write_text, check_output_path
 from medtranslate.io.describe import describe_image, guess_modality
-from medtranslate.io.dicom import DEFAULT_MAX_VOXELS, DicomSeriesReader, SeriesInfo, codec_install_hint
+from medtranslate.io.dicom import DEFAULT_MAX_VOXELS, DicomSeriesReader, DicomSource, SeriesInfo, codec_install_hint
 from medtranslate.io.formats import IMAGE_FORMATS, SITK_FORMATS, VOLUME_FORMATS, sniff_format
 from medtranslate.io.loading import LoadMedicalImage, LoadMedicalImaged, load_image
 from medtranslate.io.readers import NiftiReader, SimpleITKReader, SniffingPILReader
@@ -27,6 +27,7 @@ __all__ = [
     "SITK_FORMATS",
     "VOLUME_FORMATS",
     "DicomSeriesReader",
+    "DicomSource",
     "LoadMedicalImage",
     "LoadMedicalImaged",
     "NiftiReader",

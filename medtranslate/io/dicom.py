@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import SimpleITK as sitk
+import torch
 from monai.config import PathLike
-from monai.data import PydicomReader
+from monai.data import MetaTensor, PydicomReader
 from monai.utils import ensure_tuple
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -49,6 +50,7 @@ __all__ = [
     "DicomSource",
     "SeriesInfo",
     "codec_install_hint",
+    "resample_even",
 ]
 
 #: refuse images with more voxels than this before allocating them (about 8 GiB as float32).
@@ -87,6 +89,7 @@ _SERIES_TAGS = ("SeriesInstanceUID", "Modality", "BodyPartExamined", "SliceThick
 _ORIENTATION_TOLERANCE = 1e-3
 # the smallest tolerance on the step between slice positions (mm), as dcm2niix's
 _MIN_SPACING_TOLERANCE_MM = 0.01
+_RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 _JPEG = "pip install pylibjpeg pylibjpeg-libjpeg"
 _CODEC_HINTS = {
@@ -221,6 +224,37 @@ class DicomSource:
             even=even,
         )
 
+    def slice_positions(self, affine: np.ndarray, depth: int, name: PathLike | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(index, positions)``: the source slice of each of the ``depth`` slices of a volume in the source's voxel
+        order with RAS ``affine`` (the series itself, or a slab or crop of it), and where each one's first voxel
+        is (LPS, mm: the source slice's ImagePositionPatient shifted by the crop).
+
+        Raises:
+            InputError: the volume is not on the source's voxel grid (other axes or spacing, part-voxel offset).
+        """
+        src = self.affine
+        affine = np.asarray(affine, dtype=np.float64)
+        offset = np.linalg.solve(src, affine[:, 3])[:3]
+        first = int(np.rint(offset[2]))
+        n_source = len(self.sop_instance_uids)
+        if (
+            not np.allclose(affine[:3, :3], src[:3, :3], atol=1e-4 * float(np.abs(src[:3, :3]).max()))
+            or not np.allclose(offset, np.rint(offset), atol=1e-3)
+            or first < 0
+            or first + depth > n_source
+        ):
+            raise InputError(
+                name,
+                f"the volume ({depth} slices) is not on the voxel grid of the source series {self.series_uid} "
+                f"({n_source} slices)",
+            )
+        index = np.arange(first, first + depth)
+        lps = _RAS_TO_LPS @ src
+        in_plane = lps[:3, 0] * np.rint(offset[0]) + lps[:3, 1] * np.rint(offset[1])
+        if self.positions is None:
+            return index, lps[:3, 3] + in_plane + index[:, None] * lps[:3, 2]
+        return index, self.positions[index] + in_plane
+
     def to_meta(self) -> dict:
         """Plain metadata entries (``dicom_*`` keys); the affine is MONAI's ``original_affine``."""
         values = {
@@ -263,6 +297,36 @@ class DicomSource:
             spacing_issue=str(get("spacing_issue") or ""),
             even=bool(get("even")),
         )
+
+
+def resample_even(image: MetaTensor, source: DicomSource) -> MetaTensor:
+    """Resample a volume on the voxel grid of an unevenly spaced series onto an even grid of the median step.
+
+    Slices are interpolated linearly along the slice axis between the two nearest source slices, at their true
+    positions; the new grid starts at the first slice's position and ends at or just before the last one (the
+    in-plane drift of positions off their line, if any, is not followed).
+
+    Args:
+        image: ``(C, X, Y, Z)`` in the source's voxel order (a slab or crop of it is fine), its affine the reader's.
+        source: the series it lies on.
+
+    Returns:
+        the even volume, its affine placing slice 0 at the first slice's true position.
+    """
+    affine = np.asarray(image.affine, dtype=np.float64)
+    _, positions = source.slice_positions(affine, int(image.shape[-1]), source.folder)
+    step = (_RAS_TO_LPS @ affine)[:3, 2]
+    along = (positions - positions[0]) @ step / float(step @ step)  # in steps, increasing
+    targets = np.arange(int(np.floor(along[-1] + 1e-3)) + 1, dtype=np.float64)
+    lower = np.clip(np.searchsorted(along, targets, side="right") - 1, 0, max(len(along) - 2, 0))
+    upper = np.minimum(lower + 1, len(along) - 1)
+    span = np.where(upper > lower, along[upper] - along[lower], 1.0)
+    weight = torch.as_tensor(np.clip((targets - along[lower]) / span, 0.0, 1.0), dtype=image.dtype)
+    data = image.as_tensor()
+    even = data[..., lower] * (1 - weight) + data[..., upper] * weight
+    out_affine = affine.copy()
+    out_affine[:3, 3] = (_RAS_TO_LPS @ np.append(positions[0], 1.0))[:3]  # LPS <-> RAS is its own inverse
+    return MetaTensor(even, affine=torch.as_tensor(out_affine), meta={"filename_or_obj": source.folder})
 
 
 def _read_header(path: str) -> Dataset:

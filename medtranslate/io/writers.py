@@ -15,6 +15,8 @@ Conventions (see ``docs/design.md``):
   closest LPS voxel order (standard axial slices), and DICOM pixel row ``r`` column ``c`` of slice ``k`` is voxel
   ``(c, r, k)``: ``ImageOrientationPatient`` = (direction of X, direction of Y),
   ``PixelSpacing`` = (Y spacing, X spacing). Readers (pydicom + MONAI, SimpleITK) recover the same geometry.
+  A series derived from a DICOM source (``source=``, a :class:`~medtranslate.io.DicomSource` from the image's
+  metadata) keeps the source's voxel order and writes each slice at its source slice's position.
 """
 
 from __future__ import annotations
@@ -24,11 +26,10 @@ import datetime as _dt
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import nibabel as nib
 import numpy as np
-import pydicom
 import torch
 from nibabel import orientations as nio
 from PIL import Image
@@ -44,8 +45,9 @@ from pydicom.uid import (
 from pydicom.valuerep import DSfloat
 
 from medtranslate import __version__ as version
-from medtranslate.errors import DimensionError, EmptyInputError, InputError, MultipleSeriesError, NonFiniteError
+from medtranslate.errors import DimensionError, EmptyInputError, InputError, NonFiniteError
 from medtranslate.io.atomic import atomic_dir, atomic_write, check_output_path
+from medtranslate.io.dicom import PATIENT_STUDY_TAGS, DicomSource
 
 __all__ = [
     "PATIENT_STUDY_TAGS",
@@ -58,33 +60,13 @@ __all__ = [
 
 PathLike = str | os.PathLike
 
-#: Patient, study and frame-of-reference attributes copied from ``source`` only with ``copy_patient_tags=True``.
-PATIENT_STUDY_TAGS: tuple[str, ...] = (
-    "PatientName",
-    "PatientID",
-    "IssuerOfPatientID",
-    "OtherPatientIDsSequence",
-    "PatientBirthDate",
-    "PatientSex",
-    "PatientAge",
-    "PatientSize",
-    "PatientWeight",
-    "EthnicGroup",
-    "PatientComments",
-    "StudyInstanceUID",
-    "StudyDate",
-    "StudyTime",
-    "StudyID",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "StudyDescription",
-    "FrameOfReferenceUID",
-    "PositionReferenceIndicator",
-    "PatientPosition",
-)
-
 _SOP_CLASSES = {"MR": MRImageStorage, "CT": CTImageStorage, "SC": SecondaryCaptureImageStorage}
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+# ImageType value 3 where the IOD asks for one: MR Image requires it (OTHER: none of the MR defined terms fits a
+# computed image), CT's AXIAL as the CT Image IOD defines it
+_IMAGE_TYPE_VALUE3 = {"MR": "OTHER", "CT": "AXIAL"}
+# PurposeOfReferenceCodeSequence of a derived image's source (DCM, CID 7202 Source Image Purposes of Reference)
+_SOURCE_PURPOSE = ("121322", "Source image for image processing operation")
 
 
 def _as_numpy(image: Any) -> np.ndarray:
@@ -322,32 +304,20 @@ def _ds(value: float) -> DSfloat:
     return DSfloat(float(value), auto_format=True)
 
 
-def _source_header(source: Any) -> Dataset:
-    """The header whose patient/study attributes may be copied; the source must hold a single study."""
-    if isinstance(source, Dataset):
-        headers = [source]
-    elif isinstance(source, (str, os.PathLike)):
-        root = Path(source)
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        headers = []
-        for item in files:
-            try:
-                headers.append(pydicom.dcmread(item, stop_before_pixels=True))
-            except (pydicom.errors.InvalidDicomError, OSError, EOFError):
-                continue
-        if not headers:
-            raise EmptyInputError(source, "no readable DICOM file to copy patient/study attributes from")
-    else:
-        headers = list(source)
-        if not headers:
-            raise EmptyInputError(None, "source is an empty list of DICOM datasets")
-    studies = {(str(h.get("StudyInstanceUID", "")), str(h.get("PatientID", ""))) for h in headers}
-    if len(studies) > 1:
-        raise MultipleSeriesError(
-            source if isinstance(source, (str, os.PathLike)) else None,
-            f"source holds {len(studies)} studies/patients; give the files of one study",
-        )
-    return headers[0]
+def _dicom_source(source: Any) -> DicomSource:
+    """``source`` as a :class:`DicomSource`: as given, from a ``MetaTensor``'s metadata, or read from a path."""
+    if isinstance(source, DicomSource):
+        return source
+    if isinstance(source, Mapping):
+        found = DicomSource.from_meta(dict(source))
+        if found is None:
+            raise InputError(None, "source metadata do not come from a DICOM series (no dicom_* entries)")
+        return found
+    if isinstance(source, (str, os.PathLike)):
+        from medtranslate.io.loading import LoadMedicalImage  # loading imports the readers, not the writers
+
+        return DicomSource.from_meta(LoadMedicalImage(irregular_spacing="ignore")(source).meta)
+    raise InputError(None, f"source must be a DICOM path, DicomSource or DICOM metadata, got {type(source).__name__}")
 
 
 def _rescale(
@@ -369,6 +339,20 @@ def _rescale(
     return np.clip(stored, info.min, info.max).astype(pixel_dtype), slope, intercept
 
 
+class _Grid(NamedTuple):
+    """Where the slices of a series go (LPS, mm): direction cosines of rows and columns, PixelSpacing (between
+    rows, between columns), each slice's ImagePositionPatient, the step between slices (``None`` when the
+    positions are not evenly spaced), SliceThickness, and the source slice of each slice (or ``None``)."""
+
+    row_dir: np.ndarray
+    col_dir: np.ndarray
+    pixel_spacing: tuple[float, float]
+    positions: np.ndarray
+    step: float | None
+    thickness: float
+    source_index: np.ndarray | None
+
+
 def _slice_geometry(affine_lps: np.ndarray, name: PathLike) -> tuple[np.ndarray, np.ndarray, float, float, float]:
     """Row/column direction cosines and spacings of an LPS affine; refuses shears DICOM cannot store."""
     col_x, col_y, col_z = (affine_lps[:3, i] for i in range(3))
@@ -379,6 +363,90 @@ def _slice_geometry(affine_lps: np.ndarray, name: PathLike) -> tuple[np.ndarray,
     if abs(float(dir_x @ dir_y)) > 1e-4 or abs(float(np.cross(dir_x, dir_y) @ dir_z)) < 1 - 1e-4:
         raise InputError(name, "the affine is sheared; a DICOM series cannot store it (resample first)")
     return dir_x, dir_y, sx, sy, sz
+
+
+def _affine_grid(data: np.ndarray, affine_ras: np.ndarray, name: PathLike) -> tuple[np.ndarray, _Grid]:
+    """The volume in the closest LPS voxel order (standard axial slices) and its grid, from the affine alone."""
+    data, affine_ras = reorient_to(data, affine_ras, "LPS")
+    affine_lps = _RAS_TO_LPS @ affine_ras
+    dir_x, dir_y, sx, sy, sz = _slice_geometry(affine_lps, name)
+    positions = affine_lps[:3, 3] + np.arange(data.shape[2])[:, None] * affine_lps[:3, 2]
+    return data, _Grid(dir_x, dir_y, (sy, sx), positions, sz, sz, None)
+
+
+def _source_grid(
+    data: np.ndarray, affine_ras: np.ndarray, source: DicomSource, name: PathLike
+) -> tuple[np.ndarray, _Grid]:
+    """The volume in the source series' voxel order and its grid: every slice at its source slice's true position
+    (:meth:`DicomSource.slice_positions`), with the source's orientation, spacing and thickness."""
+    data, affine_ras = reorient_to(data, affine_ras, "".join(nio.aff2axcodes(source.affine)))
+    index, positions = source.slice_positions(affine_ras, data.shape[2], name)
+    lps = _RAS_TO_LPS @ source.affine
+    sx, sy = (float(np.linalg.norm(lps[:3, i])) for i in range(2))
+    row_dir, col_dir = lps[:3, 0] / sx, lps[:3, 1] / sy
+    spacing = abs(float(lps[:3, 2] @ np.cross(row_dir, col_dir)))  # along the normal (a gantry tilt shifts in-plane)
+    thickness = float(source.header.get("SliceThickness") or spacing)
+    step = spacing if source.even else None
+    return data, _Grid(row_dir, col_dir, (sy, sx), positions, step, thickness, index)
+
+
+def _code(value: str, meaning: str, scheme: str = "DCM") -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+def _add_series_references(base: Dataset, source: DicomSource) -> None:
+    """RelatedSeriesSequence (General Series): the source series, as the source of an image processing operation."""
+    related = Dataset()
+    related.StudyInstanceUID = str(source.header.get("StudyInstanceUID", ""))
+    related.SeriesInstanceUID = source.series_uid
+    related.PurposeOfReferenceCodeSequence = [_code(*_SOURCE_PURPOSE)]
+    base.RelatedSeriesSequence = [related]
+
+
+def _add_slice_references(ds: Dataset, base: Dataset, source: DicomSource, k: int) -> None:
+    """SourceImageSequence (the source slice ``k``) and its Common Instance Reference entry (same or other study)."""
+    item = Dataset()
+    item.ReferencedSOPClassUID = source.sop_class_uids[k]
+    item.ReferencedSOPInstanceUID = source.sop_instance_uids[k]
+    item.PurposeOfReferenceCodeSequence = [_code(*_SOURCE_PURPOSE)]
+    ds.SourceImageSequence = [item]
+    instance = Dataset()
+    instance.ReferencedSOPClassUID = item.ReferencedSOPClassUID
+    instance.ReferencedSOPInstanceUID = item.ReferencedSOPInstanceUID
+    series = Dataset()
+    series.SeriesInstanceUID = source.series_uid
+    series.ReferencedInstanceSequence = [instance]
+    study_uid = str(source.header.get("StudyInstanceUID", ""))
+    if study_uid == str(base.StudyInstanceUID):
+        ds.ReferencedSeriesSequence = [series]
+    else:
+        study = Dataset()
+        study.StudyInstanceUID = study_uid
+        study.ReferencedSeriesSequence = [series]
+        ds.StudiesContainingOtherReferencedInstancesSequence = [study]
+
+
+def _laterality(source: DicomSource | None) -> str:
+    """ImageLaterality: the source's (image or series laterality), else ``U`` (unpaired: a head)."""
+    if source is not None:
+        for keyword in ("ImageLaterality", "Laterality"):
+            if source.header.get(keyword):
+                return str(source.header.get(keyword))
+    return "U"
+
+
+def _value_mapping(slope: DSfloat, intercept: DSfloat, stored: np.ndarray) -> Dataset:
+    """RealWorldValueMappingSequence item: how stored MR values map to intensities (the MR IOD has no rescale)."""
+    item = Dataset()
+    item.RealWorldValueFirstValueMapped = int(stored.min())
+    item.RealWorldValueLastValueMapped = int(stored.max())
+    item.RealWorldValueSlope, item.RealWorldValueIntercept = float(slope), float(intercept)
+    item.LUTExplanation = f"intensity = stored value * {slope} + {intercept}"
+    item.LUTLabel = "INTENSITY"
+    item.MeasurementUnitsCodeSequence = [_code("1", "no units", "UCUM")]
+    return item
 
 
 def write_dicom_series(
@@ -396,24 +464,36 @@ def write_dicom_series(
     rescale: tuple[float, float] | None = None,
     window: tuple[float, float] | None = None,
     series_number: int = 1001,
+    derivation: str | None = None,
     extra_tags: Mapping[str, Any] | None = None,
     uid_entropy: Sequence[str] | None = None,
     content_datetime: _dt.datetime | None = None,
     overwrite: bool = False,
     protect: Iterable[PathLike] = (),
 ) -> list[Path]:
-    """Write a volume as a single-frame DICOM series, one file per axial slice, in a folder that appears whole.
+    """Write a volume as a single-frame DICOM series, one file per slice, in a folder that appears whole.
 
-    Files are ``<out_dir>/slice_<NNNN>.dcm`` (inferior to superior), Part 10 with explicit VR little endian,
-    16-bit ``MONOCHROME2`` pixels with ``RescaleSlope``/``RescaleIntercept``. Each call makes a new
-    ``SeriesInstanceUID`` and new ``SOPInstanceUID``s. Geometry comes from the RAS affine converted to LPS (module
-    docstring): ``ImagePositionPatient`` per slice, ``ImageOrientationPatient``, ``PixelSpacing``,
-    ``SliceThickness`` and ``SpacingBetweenSlices``; oblique affines are kept, sheared ones refused.
+    Files are ``<out_dir>/slice_<NNNN>.dcm`` (ascending along the slice normal), Part 10 with explicit VR little
+    endian, 16-bit ``MONOCHROME2``. Each call makes a new ``SeriesInstanceUID`` and new ``SOPInstanceUID``\\ s.
 
-    Honesty rules: with ``synthetic=True`` (default) ``ImageType`` is ``DERIVED\\SECONDARY``, ``SeriesDescription``
-    starts with ``SYNTHETIC`` and ``ImageComments`` says the image is not an acquisition. ``BurnedInAnnotation``
-    is ``NO``. Patient-identifying attributes are never copied unless ``copy_patient_tags=True``; otherwise the
-    patient is ``ANONYMOUS`` and the study is new.
+    Geometry: with a ``source`` series the volume keeps the source's voxel order and each slice is written at its
+    source slice's ``ImagePositionPatient`` (also when the source's slices are unevenly spaced; then no
+    ``SpacingBetweenSlices`` is written) with the source's orientation, PixelSpacing and SliceThickness. Without
+    one the geometry comes from the RAS affine converted to LPS (module docstring), the volume reoriented to
+    standard axial slices; oblique affines are kept, sheared ones refused.
+
+    Values: CT and Secondary Capture store ``RescaleSlope``/``RescaleIntercept``; the MR Image IOD has no rescale,
+    so MR values are stored so that ``value ≈ stored * slope + intercept`` is given by a
+    ``RealWorldValueMappingSequence`` (and the ``ImageComments`` when not the identity).
+
+    Honesty and references: with ``synthetic=True`` (default) ``ImageType`` is ``DERIVED\\SECONDARY`` (+
+    ``OTHER`` for MR, ``AXIAL`` for CT), ``SeriesDescription`` starts with ``SYNTHETIC``, ``ImageComments`` and
+    ``DerivationDescription`` say the image is computed, not acquired. With a ``source`` each slice lists its
+    source slice in ``SourceImageSequence`` (purpose DCM 121322 "Source image for image processing operation")
+    and in the Common Instance Reference module, and ``RelatedSeriesSequence`` names the source series.
+    ``BurnedInAnnotation`` is ``NO``. Patient-identifying attributes are never copied unless
+    ``copy_patient_tags=True``; otherwise the patient is ``ANONYMOUS`` and the study and frame of reference are
+    new.
 
     Args:
         volume: ``(1, X, Y, Z)`` or ``(X, Y, Z)`` MetaTensor/tensor/array in real-world units (HU for CT).
@@ -421,19 +501,22 @@ def write_dicom_series(
         affine: RAS affine; default ``volume.affine``, else identity.
         modality: DICOM ``Modality`` (``"MR"``, ``"CT"``, ...).
         series_description: ``SeriesDescription`` (``"SYNTHETIC "`` is prepended when synthetic and missing).
-        source: the series this one derives from: a folder/file path, a pydicom ``Dataset`` or a list of them
-            (headers only are read; a path is also protected from writing).
+        source: the DICOM series the volume was computed from, on its voxel grid: a
+            :class:`~medtranslate.io.DicomSource`, the metadata of the image loaded from it (``image.meta``), or
+            its folder/file (read again). Its folder is protected from writing.
         copy_patient_tags: copy :data:`PATIENT_STUDY_TAGS` from ``source`` (same patient, study and frame of
             reference); requires ``source``.
         synthetic: mark the series as synthetic (see above); False writes ``ORIGINAL\\PRIMARY``.
         sop_class: ``"MR"`` (MR Image Storage), ``"CT"`` (CT Image Storage) or ``"SC"`` (Secondary Capture);
             default from ``modality`` (``SC`` for other modalities).
         pixel_dtype: ``"int16"`` or ``"uint16"``; default ``int16`` for CT, ``uint16`` otherwise.
-        rescale: ``(slope, intercept)``, e.g. ``(1, -1024)`` for CT in HU; values outside the stored range are
-            clipped. Default: slope 1 / intercept 0 for integer data that fit, else the data range spread over the
-            whole integer range (error ≤ slope / 2).
-        window: ``(center, width)`` for ``WindowCenter``/``WindowWidth``; default the data range.
+        rescale: ``(slope, intercept)`` with ``value = stored * slope + intercept``, e.g. ``(1, -1024)`` for CT in
+            HU; values outside the stored range are clipped. Default: slope 1 / intercept 0 for integer data that
+            fit, else the data range spread over the whole integer range (error ≤ slope / 2).
+        window: ``(center, width)`` in value units for ``WindowCenter``/``WindowWidth`` (stored units for MR,
+            converted); default the data range.
         series_number: ``SeriesNumber``.
+        derivation: ``DerivationDescription`` (how the images were made); default says medtranslate made them.
         extra_tags: keyword → value set on every slice last (e.g. ``{"PatientID": "PHANTOM_001"}``).
         uid_entropy: strings from which all UIDs are derived deterministically (reproducible files); default
             random UIDs.
@@ -458,34 +541,54 @@ def write_dicom_series(
         raise InputError(out_dir, f"sop_class must be one of {sorted(_SOP_CLASSES)}, got {sop_class!r}")
     if copy_patient_tags and source is None:
         raise InputError(out_dir, "copy_patient_tags=True needs a source series")
-    guarded = list(protect)
-    if isinstance(source, (str, os.PathLike)):
-        guarded.append(source)
-    header = _source_header(source) if source is not None else None
-
-    data, affine_ras = reorient_to(data, matrix, "LPS")
-    affine_lps = _RAS_TO_LPS @ affine_ras
-    dir_x, dir_y, sx, sy, sz = _slice_geometry(affine_lps, out_dir)
     dtype = np.dtype(pixel_dtype or ("int16" if modality == "CT" else "uint16"))
     if dtype not in (np.dtype("int16"), np.dtype("uint16")):
         raise InputError(out_dir, f"pixel_dtype must be int16 or uint16, got {pixel_dtype}")
+    src = _dicom_source(source) if source is not None else None
+    guarded = [*protect, *([src.folder] if src is not None else [])]
+    data, grid = _affine_grid(data, matrix, out_dir) if src is None else _source_grid(data, matrix, src, out_dir)
     stored, slope, intercept = _rescale(data, dtype, rescale)
 
     def uid(*parts: str) -> str:
         return generate_uid(entropy_srcs=[*uid_entropy, *parts]) if uid_entropy is not None else generate_uid()
 
     when = content_datetime or _dt.datetime.now()
+    base = _series_base(
+        sop_key, modality, synthetic, series_description, series_number, src, copy_patient_tags, when, uid
+    )
+    base.DerivationDescription = derivation or _default_derivation(synthetic, src)
+    _add_pixel_module(base, grid, stored, dtype, sop_key, modality, slope, intercept, data, window)
+    for keyword, value in (extra_tags or {}).items():
+        setattr(base, keyword, value)
+    return _save_slices(base, grid, stored, dtype, src, out_dir, uid, overwrite, guarded)
+
+
+def _default_derivation(synthetic: bool, source: DicomSource | None) -> str:
+    made = f"{'SYNTHETIC image computed' if synthetic else 'Image written'} by medtranslate {version}"
+    return made + (f" from series {source.series_uid}" if source is not None else "")
+
+
+def _series_base(
+    sop_key: str,
+    modality: str,
+    synthetic: bool,
+    series_description: str,
+    series_number: int,
+    source: DicomSource | None,
+    copy_patient_tags: bool,
+    when: _dt.datetime,
+    uid: Any,
+) -> Dataset:
+    """The attributes every slice shares except the image plane and pixels: SOP, patient, study, series, equipment."""
     date, time = when.strftime("%Y%m%d"), when.strftime("%H%M%S.%f")
-    lo, hi = float(data.min()), float(data.max())
-    center, width = window if window is not None else ((lo + hi) / 2, max(hi - lo, 1.0))
     description = series_description
     if synthetic and "SYNTHETIC" not in description.upper():
         description = f"SYNTHETIC {description}"
     base = Dataset()
     base.SpecificCharacterSet = "ISO_IR 192"
     base.ImageType = ["DERIVED", "SECONDARY"] if synthetic else ["ORIGINAL", "PRIMARY"]
-    if sop_key == "CT":
-        base.ImageType = [*base.ImageType, "AXIAL"]
+    if sop_key in _IMAGE_TYPE_VALUE3:
+        base.ImageType = [*base.ImageType, _IMAGE_TYPE_VALUE3[sop_key]]
     base.SOPClassUID = _SOP_CLASSES[sop_key]
     base.InstanceCreationDate, base.InstanceCreationTime = date, time
     base.SeriesDate, base.SeriesTime = date, time
@@ -496,20 +599,23 @@ def write_dicom_series(
     base.PatientName, base.PatientID = "ANONYMOUS", "ANONYMOUS"
     base.PatientBirthDate, base.PatientSex = "", ""
     base.StudyInstanceUID = uid("study")
-    base.StudyDate, base.StudyTime, base.StudyID, base.AccessionNumber = "", "", "", ""
+    base.StudyDate, base.StudyTime, base.StudyID, base.AccessionNumber = date, time, "", ""
     base.ReferringPhysicianName = ""
     base.FrameOfReferenceUID = uid("frame")
     base.PositionReferenceIndicator = ""
     base.PatientPosition = ""
-    if header is not None and copy_patient_tags:
-        for keyword in PATIENT_STUDY_TAGS:
-            if keyword in header:
-                setattr(base, keyword, copy.deepcopy(header[keyword].value))
-        if "SeriesInstanceUID" in header:
-            base.DerivationDescription = f"derived from series {header.SeriesInstanceUID}"
+    if source is not None:
+        if copy_patient_tags:
+            for keyword in PATIENT_STUDY_TAGS:
+                if keyword in source.header:
+                    setattr(base, keyword, copy.deepcopy(source.header[keyword].value))
+        if source.header.get("BodyPartExamined"):
+            base.BodyPartExamined = source.header.BodyPartExamined
+        _add_series_references(base, source)
     base.SeriesInstanceUID = uid("series")
     base.SeriesNumber = series_number
     base.SeriesDescription = description
+    base.ImageLaterality = _laterality(source)
     if synthetic:
         base.ImageComments = "SYNTHETIC image computed by medtranslate; not an acquisition; not for diagnosis"
     if sop_key == "MR":
@@ -520,37 +626,75 @@ def write_dicom_series(
         base.KVP, base.AcquisitionNumber = "", ""
     else:
         base.ConversionType = "SYN" if synthetic else "WSD"
-    base.ImageOrientationPatient = [_ds(v) for v in (*dir_x, *dir_y)]
-    base.PixelSpacing = [_ds(sy), _ds(sx)]
-    base.SliceThickness = _ds(sz)
-    base.SpacingBetweenSlices = _ds(sz)
+    return base
+
+
+def _add_pixel_module(
+    base: Dataset,
+    grid: _Grid,
+    stored: np.ndarray,
+    dtype: np.dtype,
+    sop_key: str,
+    modality: str,
+    slope: DSfloat,
+    intercept: DSfloat,
+    data: np.ndarray,
+    window: tuple[float, float] | None,
+) -> None:
+    """Image plane (orientation, spacing, thickness), pixel description, value mapping and display window."""
+    base.ImageOrientationPatient = [_ds(v) for v in (*grid.row_dir, *grid.col_dir)]
+    base.PixelSpacing = [_ds(grid.pixel_spacing[0]), _ds(grid.pixel_spacing[1])]
+    base.SliceThickness = _ds(grid.thickness)
+    if grid.step is not None:
+        base.SpacingBetweenSlices = _ds(grid.step)
     base.SamplesPerPixel = 1
     base.PhotometricInterpretation = "MONOCHROME2"
     base.Rows, base.Columns = int(stored.shape[1]), int(stored.shape[0])
     base.BitsAllocated, base.BitsStored, base.HighBit = 16, 16, 15
     base.PixelRepresentation = 1 if dtype == np.dtype("int16") else 0
-    base.RescaleSlope, base.RescaleIntercept = slope, intercept
-    base.RescaleType = "HU" if modality == "CT" else "US"
-    base.WindowCenter, base.WindowWidth = _ds(center), _ds(width)
+    lo, hi = float(data.min()), float(data.max())
+    center, width = window if window is not None else ((lo + hi) / 2, max(hi - lo, 1.0))
+    if sop_key == "MR":
+        base.RealWorldValueMappingSequence = [_value_mapping(slope, intercept, stored)]
+        if (float(slope), float(intercept)) != (1.0, 0.0):
+            mapping = base.RealWorldValueMappingSequence[0].LUTExplanation
+            base.ImageComments = f"{base.get('ImageComments', '')} Stored values: {mapping}".strip()
+        center, width = (center - float(intercept)) / float(slope), width / float(slope)
+    else:
+        base.RescaleSlope, base.RescaleIntercept = slope, intercept
+        base.RescaleType = "HU" if modality == "CT" else "US"
+    base.WindowCenter, base.WindowWidth = _ds(center), _ds(max(width, 1.0))
     base.BurnedInAnnotation = "NO"
     base.RecognizableVisualFeatures = "NO"
     base.LossyImageCompression = "00"
-    for keyword, value in (extra_tags or {}).items():
-        setattr(base, keyword, value)
 
-    normal = np.cross(dir_x, dir_y)
+
+def _save_slices(
+    base: Dataset,
+    grid: _Grid,
+    stored: np.ndarray,
+    dtype: np.dtype,
+    source: DicomSource | None,
+    out_dir: PathLike,
+    uid: Any,
+    overwrite: bool,
+    protect: Iterable[PathLike],
+) -> list[Path]:
+    """One Part 10 file per slice, at its position, with its references, into a folder that appears whole."""
+    normal = np.cross(grid.row_dir, grid.col_dir)
     n_slices = stored.shape[2]
     digits = max(4, len(str(n_slices - 1)))
     written: list[Path] = []
-    with atomic_dir(out_dir, overwrite=overwrite, protect=guarded) as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite, protect=protect) as tmp:
         for k in range(n_slices):
             ds = Dataset()
             ds.update(base)  # shares base's elements: only attributes absent from base are set below
             ds.SOPInstanceUID = uid("instance", str(k))
             ds.InstanceNumber = k + 1
-            position = affine_lps[:3, :3] @ np.array([0.0, 0.0, float(k)]) + affine_lps[:3, 3]
-            ds.ImagePositionPatient = [_ds(v) for v in position]
-            ds.SliceLocation = _ds(float(position @ normal))
+            ds.ImagePositionPatient = [_ds(v) for v in grid.positions[k]]
+            ds.SliceLocation = _ds(float(grid.positions[k] @ normal))
+            if source is not None:
+                _add_slice_references(ds, base, source, int(grid.source_index[k]))
             ds.PixelData = np.ascontiguousarray(stored[:, :, k].T).astype(dtype.newbyteorder("<")).tobytes()
             meta = FileMetaDataset()
             meta.MediaStorageSOPClassUID = ds.SOPClassUID

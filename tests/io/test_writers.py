@@ -148,14 +148,17 @@ def test_dicom_series_geometry_pydicom_and_sitk(tmp_path, oblique):
     assert sorted(out.iterdir()) == files and len(files) == data.shape[2]
 
     headers = [pydicom.dcmread(f) for f in files]
-    slope = float(headers[0].RescaleSlope)
+    assert "RescaleSlope" not in headers[0] and "RescaleIntercept" not in headers[0]  # not in the MR Image IOD
+    mapping = headers[0].RealWorldValueMappingSequence[0]
+    slope, intercept = float(mapping.RealWorldValueSlope), float(mapping.RealWorldValueIntercept)
     assert len({h.SeriesInstanceUID for h in headers}) == 1 and len({h.SOPInstanceUID for h in headers}) == len(files)
     first = headers[0]
     assert first.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
     assert first.SOPClassUID == pydicom.uid.MRImageStorage == first.file_meta.MediaStorageSOPClassUID
-    assert list(first.ImageType) == ["DERIVED", "SECONDARY"] and first.SeriesDescription.startswith("SYNTHETIC")
+    assert list(first.ImageType) == ["DERIVED", "SECONDARY", "OTHER"]
+    assert first.SeriesDescription.startswith("SYNTHETIC")
     assert first.BurnedInAnnotation == "NO" and first.PatientName == "ANONYMOUS"
-    stack = np.stack([h.pixel_array.T * slope + float(h.RescaleIntercept) for h in headers], axis=-1)
+    stack = np.stack([h.pixel_array.T * slope + intercept for h in headers], axis=-1)
     lps = np.eye(4)
     row, col = np.array(first.ImageOrientationPatient[:3]), np.array(first.ImageOrientationPatient[3:])
     step = np.array(headers[1].ImagePositionPatient) - np.array(first.ImagePositionPatient)
@@ -166,7 +169,7 @@ def test_dicom_series_geometry_pydicom_and_sitk(tmp_path, oblique):
 
     image = _read_sitk(out)
     read, read_affine = _sitk_ras(image)
-    _assert_same_grid(data, affine, read, read_affine, slope / 2 + 1e-3)
+    _assert_same_grid(data, affine, read * slope + intercept, read_affine, slope / 2 + 1e-3)
     if not oblique:  # axis-aligned RAS input is stored as standard LPS axial slices
         assert np.allclose(image.GetDirection(), np.eye(3).ravel())
 
