@@ -35,8 +35,9 @@ def test_default_paths_from_the_repo_root(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.chdir(REPO)
     parser = ConfigParser()
     parser.read_config(str(BUNDLE_CONFIG))
-    assert parser.get_parsed_content("ckpt_path") == "bundles/ct2mri/models/model.pt"
-    assert parser.get_parsed_content("output_dir") == "bundles/ct2mri/outputs/inference"
+    bundle = REPO / "bundles" / "ct2mri"  # medtranslate.bundle_root(): the checkout's bundle, as an absolute path
+    assert parser.get_parsed_content("ckpt_path") == str(bundle / "models" / "model.pt")
+    assert parser.get_parsed_content("output_dir") == str(bundle / "outputs" / "inference")
 
 
 def test_bundle_run_translates_a_volume(
