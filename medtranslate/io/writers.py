@@ -609,8 +609,9 @@ def _series_base(
             for keyword in PATIENT_STUDY_TAGS:
                 if keyword in source.header:
                     setattr(base, keyword, copy.deepcopy(source.header[keyword].value))
-        if source.header.get("BodyPartExamined"):
-            base.BodyPartExamined = source.header.BodyPartExamined
+        for keyword in ("BodyPartExamined", "PatientPosition"):  # what was imaged and how: not who
+            if source.header.get(keyword):
+                setattr(base, keyword, source.header[keyword].value)
         _add_series_references(base, source)
     base.SeriesInstanceUID = uid("series")
     base.SeriesNumber = series_number
