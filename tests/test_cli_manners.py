@@ -22,7 +22,7 @@ import torch
 
 import medtranslate
 from medtranslate.cli import EXIT_CODES, main
-from medtranslate.data.phantom import make_subject
+from medtranslate.data.phantom import make_subject, write_phantom_dataset
 from medtranslate.io import write_nifti
 from medtranslate.networks import ResNetGenerator
 
@@ -120,6 +120,20 @@ def test_progress_bars_on_a_terminal_and_a_summary_otherwise(tmp_path: Path, tin
     )
     assert piped.returncode == 0 and piped.stderr == ""
     assert piped.stdout.splitlines()[-1] == "translated 2 input(s), 0 failed"
+
+
+@pytest.mark.slow  # two CLI processes, one of them a (tiny) evaluation: 20-60 s on 2 busy cores
+def test_manifest_and_evaluate_show_progress_on_a_terminal(tmp_path: Path) -> None:
+    data = write_phantom_dataset(tmp_path / "phantom", n_unpaired=2, n_paired=1, shape=(32, 32, 8), seed=1)
+    manifest = [*CLI, "manifest", str(data), "-o", str(tmp_path / "manifest.json"), "--no-contrast"]
+    status, stdout, terminal = _run_on_a_terminal(manifest)
+    assert status == 0, terminal
+    assert "hash: 100%" in terminal and "file" in terminal and "wrote" in stdout
+    evaluate = [*CLI, "evaluate", "-o", str(tmp_path / "eval"), "--paired", str(data), "--image-size", "32"]
+    evaluate += ["--max-paired", "2", "--cnn-iterations", "0", "--device", "cpu", "--ckpt", str(tmp_path / "none.pt")]
+    status, stdout, terminal = _run_on_a_terminal(evaluate)
+    assert status == 0, terminal
+    assert "paired volumes: 100%" in terminal and "report: " in stdout
 
 
 def test_ctrl_c_exits_130_without_traceback_or_partial_output(tmp_path: Path) -> None:
