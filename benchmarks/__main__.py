@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import Any
 
@@ -20,15 +21,17 @@ def _mib(n: float) -> str:
 def format_table(result: dict[str, Any]) -> str:
     """A plain-text (Markdown) table of ``run_benchmarks``' result: seconds, ÷ baseline, ÷ compute bound."""
     m, c = result["machine"], result["config"]
+    reduced = next((short for short in ("bf16", "fp16") if f"conv3x3_256_{short}_gflops" in m), None)
     lines = [
-        f"machine: {m['cpu']}, {m['threads']} threads, torch {m['torch']}; measured limits: 3×3 conv 256 ch "
-        f"{m['conv3x3_256_gflops']:.1f} GFLOP/s (channels_last {m['conv3x3_256_channels_last_gflops']:.1f}; the "
-        f"larger is the limit), matmul {m['matmul_gflops']:.1f} GFLOP/s"
+        f"machine: {m['cpu']}, device {m.get('device', 'cpu')}, {m['threads']} threads, torch {m['torch']}; measured "
+        f"limits: 3×3 conv 256 ch {m['conv3x3_256_gflops']:.1f} GFLOP/s (channels_last "
+        f"{m['conv3x3_256_channels_last_gflops']:.1f}; the larger is the limit), matmul "
+        f"{m['matmul_gflops']:.1f} GFLOP/s"
         + (
-            f"; bf16 autocast conv {m['conv3x3_256_bf16_gflops']:.1f} GFLOP/s (channels_last "
-            f"{m['conv3x3_256_channels_last_bf16_gflops']:.1f}), the limit of the bf16 rows"
-            if "conv3x3_256_bf16_gflops" in m
-            else "; no native bf16 on this CPU"
+            f"; {reduced} autocast conv {m[f'conv3x3_256_{reduced}_gflops']:.1f} GFLOP/s (channels_last "
+            f"{m[f'conv3x3_256_channels_last_{reduced}_gflops']:.1f}), the limit of the {reduced} rows"
+            if reduced
+            else "; no native reduced precision on this device"
         ),
         f"config {c['name']}: inference ResNet generator ngf {c['ngf']}, {c['n_blocks']} blocks on "
         f"{c['image_size']}×{c['image_size']}×{c['slices']}; training {c['train_size']}², batch {c['train_batch']}, "
@@ -38,13 +41,17 @@ def format_table(result: dict[str, Any]) -> str:
         "| workload | variant | seconds | ÷ baseline (speed-up) | of limit (bound ÷ time) | notes |",
         "|---|---|---:|---:|---:|---|",
     ]
-    for section, unit in (("inference", "per volume"), ("training", "per iteration")):
+    units = (("inference", "per volume"), ("training", "per iteration"), ("command", "whole command"))
+    for section, unit in units:
         for row in result.get(section, []):
             notes = []
             if "setup_s" in row:
                 notes.append(f"one-off setup {row['setup_s']:.1f} s")
             if "data_wait_s" in row:
                 notes.append(f"data wait {row['data_wait_s'] * 1e3:.1f} ms/it")
+            if "vs_baseline" not in row:  # a plain timing (start-up)
+                lines.append(f"| {section} | {row['name']} | {row['seconds']:.3f} | | | |")
+                continue
             lines.append(
                 f"| {section} ({unit}) | {row['name']} | {row['seconds']:.3f} | {row['vs_baseline']:.2f}× | "
                 f"{row['of_limit']:.2f} | {'; '.join(notes)} |"
@@ -72,6 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     mode.add_argument("--micro", action="store_true", help="seconds-long structure check (numbers meaningless)")
     parser.add_argument("--json", help="write the full result to this JSON file")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="where to run: cpu (default) or cuda[:N]")
     parser.add_argument(
         "--sections", default=",".join(SECTIONS), help=f"comma-separated parts to run (default: {','.join(SECTIONS)})"
     )
@@ -79,7 +87,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
-    result = run_benchmarks(MICRO if args.micro else QUICK if args.quick else FULL, sections)
+    config = dataclasses.replace(MICRO if args.micro else QUICK if args.quick else FULL, device=args.device)
+    result = run_benchmarks(config, sections)
     print(format_table(result))
     if args.json:
         with open(args.json, "w") as f:

@@ -50,6 +50,7 @@ __all__ = [
     "QUICK",
     "SECTIONS",
     "BenchConfig",
+    "bench_command",
     "bench_inference",
     "bench_memory",
     "bench_training",
@@ -86,6 +87,9 @@ class BenchConfig:
         memory_ngf: generator width in the memory subprocesses.
         memory_translate: ``(backend, batch)`` of each ``SliceTranslator`` whose translation memory is measured.
         train_memory: ``(size, batch, ngf, ndf)`` cases of the training memory subprocess.
+        device: where everything runs (``"cpu"`` or ``"cuda"``); limits are measured on it.
+        command_volumes: ``(count, X, Y, Z)`` phantom CT volumes translated by the whole ``medtranslate translate``
+            command in the ``command`` section (``None`` skips it).
     """
 
     name: str
@@ -107,6 +111,8 @@ class BenchConfig:
     memory_ngf: int = 8
     memory_translate: tuple[tuple[str, int], ...] = (("eager", 8),)
     train_memory: tuple[tuple[int, int, int, int], ...] = field(default_factory=tuple)
+    device: str = "cpu"
+    command_volumes: tuple[int, int, int, int] | None = None
 
 
 #: seconds-scale configuration for tests (structure only, numbers meaningless)
@@ -129,6 +135,7 @@ MICRO = BenchConfig(
     memory_shape=(64, 64, 4),
     memory_ngf=4,
     train_memory=((32, 2, 4, 4),),
+    command_volumes=(1, 64, 64, 3),
 )
 #: ``--quick``: the paper's generator on a 256×256×4 volume; the bundle's default training recipe (64², batch 4)
 QUICK = BenchConfig(
@@ -144,6 +151,7 @@ QUICK = BenchConfig(
     memory_ngf=8,
     memory_translate=(("eager", 8), ("eager", 1)),
     train_memory=((64, 4, 16, 32),),
+    command_volumes=(1, 512, 512, 24),
 )
 #: full mode: the paper's generator on 256×256×160, the paper's training size with ngf 64
 FULL = BenchConfig(
@@ -164,14 +172,22 @@ FULL = BenchConfig(
     memory_ngf=64,
     memory_translate=(("eager", 8), ("eager", 1), ("onnxruntime", 1)),
     train_memory=((64, 4, 16, 32), (128, 4, 16, 32), (256, 1, 64, 64), (256, 4, 64, 64)),
+    command_volumes=(3, 512, 512, 96),
 )
 
 
-def _median_time(fn: Callable[[], Any], repeats: int) -> float:
+def _sync(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _median_time(fn: Callable[[], Any], repeats: int, device: str = "cpu") -> float:
     times = []
     for _ in range(repeats):
+        _sync(device)
         start = time.perf_counter()
         fn()
+        _sync(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -184,23 +200,30 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def _bf16(fn: Callable[[], Any]) -> Callable[[], Any]:
+def _autocast(fn: Callable[[], Any], device: str, dtype: torch.dtype) -> Callable[[], Any]:
     def run() -> Any:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(torch.device(device).type, dtype=dtype):
             return fn()
 
     return run
 
 
-def machine_limits(repeats: int = 5) -> dict[str, float]:
-    """The machine's best GFLOP/s (of ``repeats``) on a 3×3 conv (256 → 256 channels, 64², batch 1) in the
-    default (NCHW) and the ``channels_last`` layout, fp32 and (on a CPU with native bf16) bf16 autocast, and on
-    a 2048² fp32 matmul. The larger conv figure of each precision is its limit."""
-    conv = nn.Conv2d(256, 256, 3, padding=1).eval()
-    x = torch.randn(1, 256, 64, 64)
+#: the short names of reduced precisions in row names, keys and ``precision_limits``
+_SHORT = {torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+def machine_limits(repeats: int = 5, device: str = "cpu") -> dict[str, float]:
+    """The device's best GFLOP/s (of ``repeats``) on a 3×3 conv (256 → 256 channels, 64², batch 1; batch 16 on
+    CUDA, which one image cannot fill) in the default (NCHW) and the ``channels_last`` layout, fp32 and the
+    device's native reduced precision (:func:`medtranslate.precision.autocast_dtype`: bf16 on a CPU with bf16
+    instructions, bf16/fp16 on CUDA) under autocast, and on a 2048² fp32 matmul. The larger conv figure of each
+    precision is its limit."""
+    batch = 16 if torch.device(device).type == "cuda" else 1
+    conv = nn.Conv2d(256, 256, 3, padding=1).eval().to(device)
+    x = torch.randn(batch, 256, 64, 64, device=device)
     conv_nhwc = copy.deepcopy(conv).to(memory_format=torch.channels_last)
     x_nhwc = x.contiguous(memory_format=torch.channels_last)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
     out = {}
     with torch.inference_mode():
         conv_flops = count_flops(lambda: conv(x))
@@ -209,22 +232,29 @@ def machine_limits(repeats: int = 5) -> dict[str, float]:
             ("conv3x3_256_channels_last_gflops", lambda: conv_nhwc(x_nhwc), conv_flops),
             ("matmul_gflops", lambda: torch.mm(a, b), 2 * 2048**3),
         ]
-        if autocast_dtype("cpu") == torch.bfloat16:
+        dtype = autocast_dtype(device)
+        if dtype is not None:
+            short = _SHORT[dtype]
             cases += [
-                ("conv3x3_256_bf16_gflops", _bf16(lambda: conv(x)), conv_flops),
-                ("conv3x3_256_channels_last_bf16_gflops", _bf16(lambda: conv_nhwc(x_nhwc)), conv_flops),
+                (f"conv3x3_256_{short}_gflops", _autocast(lambda: conv(x), device, dtype), conv_flops),
+                (
+                    f"conv3x3_256_channels_last_{short}_gflops",
+                    _autocast(lambda: conv_nhwc(x_nhwc), device, dtype),
+                    conv_flops,
+                ),
             ]
         for key, fn, flops in cases:
             fn()
-            out[key] = flops / min(_median_time(fn, 1) for _ in range(repeats)) / 1e9
+            out[key] = flops / min(_median_time(fn, 1, device) for _ in range(repeats)) / 1e9
     return out
 
 
 def precision_limits(limits: dict[str, float]) -> dict[str, float]:
-    """``{"fp32": GFLOP/s, "bf16": GFLOP/s}`` from :func:`machine_limits` (``bf16`` only where measured)."""
+    """``{"fp32": GFLOP/s, "bf16" or "fp16": GFLOP/s}`` from :func:`machine_limits` (reduced only where measured)."""
     out = {"fp32": max(limits["conv3x3_256_gflops"], limits["conv3x3_256_channels_last_gflops"])}
-    if "conv3x3_256_bf16_gflops" in limits:
-        out["bf16"] = max(limits["conv3x3_256_bf16_gflops"], limits["conv3x3_256_channels_last_bf16_gflops"])
+    for short in _SHORT.values():
+        if f"conv3x3_256_{short}_gflops" in limits:
+            out[short] = max(limits[f"conv3x3_256_{short}_gflops"], limits[f"conv3x3_256_channels_last_{short}_gflops"])
     return out
 
 
@@ -235,8 +265,8 @@ def _generator(ngf: int, n_blocks: int, seed: int = 0) -> nn.Module:
 
 
 def _row(name: str, seconds: float, base_seconds: float, flops: int, limits: dict[str, float], **extra: Any) -> dict:
-    """One table row; a name containing "bf16" is held against the bf16 limit, any other against fp32's."""
-    precision = "bf16" if "bf16" in name else "fp32"
+    """One table row; a name containing "bf16"/"fp16" is held against that precision's limit, others against fp32's."""
+    precision = next((short for short in _SHORT.values() if short in name), "fp32")
     bound = flops / (limits[precision] * 1e9)
     return {
         "name": name,
@@ -249,48 +279,69 @@ def _row(name: str, seconds: float, base_seconds: float, flops: int, limits: dic
     }
 
 
+def _reduced(limits: dict[str, float]) -> str | None:
+    """The short name of the measured reduced precision (``"bf16"``/``"fp16"``), if any."""
+    return next((short for short in _SHORT.values() if short in limits), None)
+
+
 def bench_inference(config: BenchConfig, limits: dict[str, float]) -> list[dict]:
     """Rows for the volume translation variants; the first row is the baseline (ratio 1)."""
     from medtranslate.inference import SliceTranslator
 
     torch.manual_seed(0)
+    device, cuda = config.device, torch.device(config.device).type == "cuda"
     size, n = config.image_size, config.slices
     volume = torch.rand(1, size, size, n) * 2 - 1
-    slices = volume.permute(3, 0, 1, 2).contiguous()  # the baseline gets the same slices, model-sized
-    net = _generator(config.ngf, config.n_blocks)
+    slices = volume.permute(3, 0, 1, 2).contiguous().to(device)  # the baseline gets the same slices, model-sized
+    net = _generator(config.ngf, config.n_blocks).to(device)
     with torch.inference_mode():
         flops = count_flops(lambda: net(slices[:1])) * n
     variants: dict[str, Callable[[torch.Tensor, torch.Tensor], Any]] = {
         "reference loop (eager fp32, 1 slice)": lambda _, s: reference_test_loop(net, s)
     }
-    fp32 = {"device": "cpu", "amp": False}
+    fp32 = {"device": device, "amp": False, "backend": "eager"}
+    big = min(8, n)
     translators = {
-        "SliceTranslator eager fp32, batch 1": SliceTranslator(net, size, sw_batch_size=1, **fp32),
-        f"SliceTranslator eager fp32, batch {min(8, n)}": SliceTranslator(net, size, sw_batch_size=8, **fp32),
+        "SliceTranslator eager fp32, batch 1": SliceTranslator(copy.deepcopy(net), size, sw_batch_size=1, **fp32),
+        f"SliceTranslator eager fp32, batch {big}": SliceTranslator(copy.deepcopy(net), size, sw_batch_size=8, **fp32),
         "SliceTranslator eager fp32 channels_last, batch 1": SliceTranslator(
             copy.deepcopy(net), size, sw_batch_size=1, channels_last=True, **fp32
         ),
     }
-    if "bf16" in limits:  # the default where the CPU has native bf16
-        for batch in (1, min(8, n)):
-            name = f"SliceTranslator eager bf16 autocast (default here), batch {batch}"
-            translators[name] = SliceTranslator(net, size, sw_batch_size=batch, device="cpu")
-        name = "SliceTranslator eager bf16 autocast channels_last, batch 1"
-        translators[name] = SliceTranslator(copy.deepcopy(net), size, sw_batch_size=1, device="cpu", channels_last=True)
-    extra: dict[str, dict] = {}
+    reduced = _reduced(limits)
+    if reduced is not None:  # eager autocast in the device's native reduced precision
+        for batch in (1, big):
+            name = f"SliceTranslator eager {reduced} autocast, batch {batch}"
+            translators[name] = SliceTranslator(copy.deepcopy(net), size, sw_batch_size=batch, device=device)
+        name = f"SliceTranslator eager {reduced} autocast channels_last, batch 1"
+        translators[name] = SliceTranslator(
+            copy.deepcopy(net), size, sw_batch_size=1, device=device, channels_last=True, backend="eager"
+        )
+    compiled: list[str] = []
     if config.compile:
-        name = "SliceTranslator compile fp32 (freezing, channels_last), batch 1"
-        translators[name] = SliceTranslator(copy.deepcopy(net), size, sw_batch_size=1, backend="compile", **fp32)
+        batches = (1, big) if cuda else (1,)
+        for batch in batches:
+            compiled.append(f"SliceTranslator compile fp32 (freezing, channels_last), batch {batch}")
+            translators[compiled[-1]] = SliceTranslator(
+                copy.deepcopy(net), size, sw_batch_size=batch, **{**fp32, "backend": "compile"}
+            )
+            if reduced is not None:  # what backend="auto" runs on a CPU with native bf16 (after 128 slices)
+                compiled.append(f"SliceTranslator compile {reduced} weights (freezing, channels_last), batch {batch}")
+                translators[compiled[-1]] = SliceTranslator(
+                    copy.deepcopy(net), size, sw_batch_size=batch, device=device, backend="compile"
+                )
+    extra: dict[str, dict] = {}
+    for name in compiled:
         start = time.perf_counter()
-        translators[name](volume[..., :1])
+        translators[name](volume[..., :big])  # compiles for the batch (and for the last, smaller one)
         extra[name] = {"setup_s": time.perf_counter() - start}
-    if config.onnx:
+    if config.onnx and not cuda:
         name = "SliceTranslator onnxruntime, batch 1"
         start = time.perf_counter()
-        translators[name] = SliceTranslator(net, size, sw_batch_size=1, device="cpu", backend="onnxruntime")
+        translators[name] = SliceTranslator(net, size, sw_batch_size=1, device=device, backend="onnxruntime")
         extra[name] = {"setup_s": time.perf_counter() - start}
-        name = f"SliceTranslator onnxruntime, batch {min(8, n)}"
-        translators[name] = SliceTranslator(net, size, sw_batch_size=8, device="cpu", backend="onnxruntime")
+        name = f"SliceTranslator onnxruntime, batch {big}"
+        translators[name] = SliceTranslator(net, size, sw_batch_size=8, device=device, backend="onnxruntime")
     for name, translator in translators.items():
         variants[name] = lambda v, _, t=translator: t(v)
     for fn in variants.values():  # warm-up on one slice: first-call allocations, oneDNN primitive caches
@@ -298,7 +349,7 @@ def bench_inference(config: BenchConfig, limits: dict[str, float]) -> list[dict]
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(config.repeats):
         for name, fn in variants.items():
-            times[name].append(_median_time(lambda f=fn: f(volume, slices), 1))
+            times[name].append(_median_time(lambda f=fn: f(volume, slices), 1, device))
     base = statistics.median(times[next(iter(variants))])
     return [
         _row(name, statistics.median(t), base, flops, limits, **extra.get(name, {})) for name, t in times.items()
@@ -309,21 +360,24 @@ def _train_batches(config: BenchConfig, count: int) -> list[dict[str, torch.Tens
     g = torch.Generator().manual_seed(1)
     shape = (config.train_batch, 1, config.train_size, config.train_size)
     return [
-        {"ct": torch.rand(shape, generator=g) * 2 - 1, "mri": torch.rand(shape, generator=g) * 2 - 1}
+        {
+            "ct": (torch.rand(shape, generator=g) * 2 - 1).to(config.device),
+            "mri": (torch.rand(shape, generator=g) * 2 - 1).to(config.device),
+        }
         for _ in range(count)
     ]
 
 
-def cyclegan_networks(ngf: int, ndf: int) -> tuple[nn.Module, ...]:
+def cyclegan_networks(ngf: int, ndf: int, device: str = "cpu") -> tuple[nn.Module, ...]:
     """Seeded ``G_A, G_B, D_A, D_B`` (ResNet generators with 6 blocks) as every training benchmark builds them."""
     from medtranslate.networks import build_discriminator, build_generator
 
     kw = {"channels": ngf, "num_res_blocks": 6}
     return (
-        build_generator("resnet", seed=0, **kw),
-        build_generator("resnet", seed=1, **kw),
-        build_discriminator(channels=ndf, seed=2),
-        build_discriminator(channels=ndf, seed=3),
+        build_generator("resnet", seed=0, **kw).to(device),
+        build_generator("resnet", seed=1, **kw).to(device),
+        build_discriminator(channels=ndf, seed=2).to(device),
+        build_discriminator(channels=ndf, seed=3).to(device),
     )
 
 
@@ -332,15 +386,17 @@ def make_trainer(
     loader: Any,
     adam: dict[str, Any] | None = None,
     epoch_length: int | None = None,
-    amp: bool = False,
+    device: str = "cpu",
+    **fast: Any,
 ) -> CycleGANTrainer:
-    """The benchmarks' ``CycleGANTrainer`` on the CPU: Adam 2e-4, β (0.5, 0.999) (+ ``adam``), no identity loss."""
+    """The benchmarks' ``CycleGANTrainer``: Adam 2e-4, β (0.5, 0.999) (+ ``adam``), no identity loss; ``fast``:
+    the trainer's ``amp``, ``compile``, ``channels_last``."""
     from medtranslate.engines import CycleGANTrainer
 
     g_a, g_b, d_a, d_b = nets
     kw = {"lr": 2e-4, "betas": (0.5, 0.999), **(adam or {})}
     return CycleGANTrainer(
-        device="cpu",
+        device=device,
         max_epochs=1,
         train_data_loader=loader,
         epoch_length=epoch_length,
@@ -351,7 +407,7 @@ def make_trainer(
         g_optimizer=torch.optim.Adam([*g_a.parameters(), *g_b.parameters()], **kw),
         d_optimizer=torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], **kw),
         lambda_identity=0.0,
-        amp=amp,
+        **fast,
     )
 
 
@@ -361,35 +417,49 @@ def _engine_seconds(
     adam: dict[str, Any],
     loader: Any = None,
     iterations: int = 0,
-    amp: bool = False,
+    device: str = "cpu",
+    warmup: int = 1,
+    **fast: Any,
 ) -> dict[str, float]:
-    """Seconds per engine iteration after the first (warm-up), and the mean data wait per iteration."""
+    """Seconds per engine iteration after the first ``warmup`` ones (which also compile), the mean data wait per
+    iteration, and the seconds the warm-up iterations took (``setup_s``, where more than one)."""
     from ignite.engine import Events
 
-    trainer = make_trainer(
-        nets, batches if loader is None else loader, adam, epoch_length=iterations or len(batches), amp=amp
-    )
+    data = batches if loader is None else loader
+    length = iterations or len(batches)
+    trainer = make_trainer(nets, data, adam, epoch_length=length, device=device, **fast)
     marks: dict[str, list[float]] = {"done": [], "wait": []}
     started: list[float] = []
-    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda _: marks["done"].append(time.perf_counter()))
+
+    def done(_: Any) -> None:
+        _sync(device)
+        marks["done"].append(time.perf_counter())
+
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, done)
     trainer.add_event_handler(Events.GET_BATCH_STARTED, lambda _: started.append(time.perf_counter()))
     trainer.add_event_handler(
         Events.GET_BATCH_COMPLETED, lambda _: marks["wait"].append(time.perf_counter() - started[-1])
     )
+    start = time.perf_counter()
     trainer.run()
-    done = marks["done"]
-    return {
-        "seconds": (done[-1] - done[0]) / (len(done) - 1),
-        "data_wait_s": statistics.mean(marks["wait"][1:]),
+    stamps = marks["done"]
+    out = {
+        "seconds": (stamps[-1] - stamps[warmup - 1]) / (len(stamps) - warmup),
+        "data_wait_s": statistics.mean(marks["wait"][warmup:]),
     }
+    if warmup > 1:
+        out["setup_s"] = stamps[warmup - 1] - start
+    return out
 
 
 def bench_training(config: BenchConfig, limits: dict[str, float]) -> list[dict]:
-    """Rows for one CycleGAN iteration: the reference loop (baseline), the engine with Adam variants and layouts."""
+    """Rows for one CycleGAN iteration: the reference loop (baseline), the engine with Adam variants, layouts,
+    the native reduced precision and the compiled fast path."""
     torch.manual_seed(0)
+    device = config.device
     n = config.train_iterations + 1
     batches = _train_batches(config, n)
-    initial = cyclegan_networks(config.train_ngf, config.train_ndf)
+    initial = cyclegan_networks(config.train_ngf, config.train_ndf, device)
 
     def fresh() -> tuple[nn.Module, ...]:
         return tuple(copy.deepcopy(net) for net in initial)
@@ -398,26 +468,36 @@ def bench_training(config: BenchConfig, limits: dict[str, float]) -> list[dict]:
         pairs: Iterator = iter([(b["ct"], b["mri"]) for b in batches])
         nets = fresh()
         reference_train_loop(pairs, 1, *nets)  # warm-up iteration, as the engine's first is not timed
+        _sync(device)
         start = time.perf_counter()
         reference_train_loop(pairs, n - 1, *nets)
+        _sync(device)
         return (time.perf_counter() - start) / (n - 1)
-
-    def channels_last() -> tuple[nn.Module, ...]:
-        return tuple(net.to(memory_format=torch.channels_last) for net in fresh())
 
     flops_nets = fresh()
     flops = count_flops(lambda: reference_train_loop(iter([(batches[0]["ct"], batches[0]["mri"])]), 1, *flops_nets))
+    on = {"device": device}
     variants: dict[str, Callable[[], dict[str, float]]] = {
         "reference loop (eager fp32)": lambda: {"seconds": reference()},
-        "CycleGANTrainer, Adam default (train.json)": lambda: _engine_seconds(fresh(), batches, {}),
-        "CycleGANTrainer, Adam foreach=True": lambda: _engine_seconds(fresh(), batches, {"foreach": True}),
-        "CycleGANTrainer, Adam fused=True": lambda: _engine_seconds(fresh(), batches, {"fused": True}),
-        "CycleGANTrainer, channels_last": lambda: _engine_seconds(channels_last(), batches, {}),
+        "CycleGANTrainer, Adam default (train.json)": lambda: _engine_seconds(fresh(), batches, {}, **on),
+        "CycleGANTrainer, Adam foreach=True": lambda: _engine_seconds(fresh(), batches, {"foreach": True}, **on),
+        "CycleGANTrainer, Adam fused=True": lambda: _engine_seconds(fresh(), batches, {"fused": True}, **on),
+        "CycleGANTrainer, channels_last": lambda: _engine_seconds(fresh(), batches, {}, channels_last=True, **on),
     }
-    if "bf16" in limits:  # --amp True on a CPU with native bf16
-        variants["CycleGANTrainer, bf16 autocast (amp=True)"] = lambda: _engine_seconds(fresh(), batches, {}, amp=True)
-        variants["CycleGANTrainer, bf16 autocast, channels_last"] = lambda: _engine_seconds(
-            channels_last(), batches, {}, amp=True
+    reduced = _reduced(limits)
+    if reduced is not None:  # --amp True where the device has a native reduced precision
+        variants[f"CycleGANTrainer, {reduced} autocast (amp=True)"] = lambda: _engine_seconds(
+            fresh(), batches, {}, amp=True, **on
+        )
+        variants[f"CycleGANTrainer, {reduced} autocast, channels_last"] = lambda: _engine_seconds(
+            fresh(), batches, {}, amp=True, channels_last=True, **on
+        )
+    if config.compile:
+        fast = {"amp": reduced is not None, "channels_last": True, "compile": True}
+        name = f"CycleGANTrainer fast path: compile, {reduced or 'fp32'}, channels_last, fused Adam"
+        # 3 warm-up iterations: the compiles (generator step, the discriminators with and without gradients)
+        variants[name] = lambda: _engine_seconds(
+            fresh(), [*batches[:2], *batches], {"fused": True}, warmup=3, **fast, **on
         )
     results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     for _ in range(config.train_repeats):
@@ -426,7 +506,7 @@ def bench_training(config: BenchConfig, limits: dict[str, float]) -> list[dict]:
     base = statistics.median(r["seconds"] for r in results["reference loop (eager fp32)"])
     rows = []
     for name, runs in results.items():
-        extra = {"data_wait_s": statistics.median(r["data_wait_s"] for r in runs)} if "data_wait_s" in runs[0] else {}
+        extra = {key: statistics.median(r[key] for r in runs) for key in ("data_wait_s", "setup_s") if key in runs[0]}
         rows.append(_row(name, statistics.median(r["seconds"] for r in runs), base, flops, limits, **extra))
     if config.data_wait_iterations:
         for workers in (0, 1):
@@ -453,12 +533,73 @@ def _data_wait_row(
             length=config.train_batch * (config.data_wait_iterations + 1),
         )
         loader = DataLoader(dataset, batch_size=config.train_batch, shuffle=True, drop_last=True, num_workers=workers)
+        reduced = _reduced(limits)
         out = _engine_seconds(
-            tuple(copy.deepcopy(n) for n in initial), [], {}, loader=loader, iterations=config.data_wait_iterations
+            tuple(copy.deepcopy(n) for n in initial),
+            [],
+            {},
+            loader=loader,
+            iterations=config.data_wait_iterations,
+            device=config.device,
+            amp=reduced is not None,  # train.json's default where the device has it natively
         )
     set_determinism(None)
-    name = f"CycleGANTrainer on train_dataset (phantom, CacheDataset, num_workers={workers})"
+    precision = f"{reduced} autocast" if reduced else "fp32"
+    name = f"CycleGANTrainer ({precision}) on train_dataset (phantom, CacheDataset, num_workers={workers})"
     return _row(name, out["seconds"], base, flops, limits, data_wait_s=out["data_wait_s"])
+
+
+def _write_ct_volumes(folder: Path, count: int, shape: tuple[int, int, int]) -> None:
+    """``count`` phantom head CTs of ``shape`` (0.45 mm in-plane, 2.5 mm slices, int16 HU) as ``.nii.gz``."""
+    import nibabel as nib
+    import numpy as np
+
+    from medtranslate.data.phantom import make_subject
+
+    folder.mkdir(parents=True)
+    for i in range(count):
+        subject = make_subject(100 + i, shape=shape, spacing=(0.45, 0.45, 2.5), lesions=False)
+        nib.save(nib.Nifti1Image(np.round(subject.ct_hu).astype(np.int16), subject.affine), folder / f"ct{i}.nii.gz")
+
+
+def bench_command(config: BenchConfig, limits: dict[str, float]) -> list[dict]:
+    """The whole ``medtranslate translate FOLDER -o OUT --export nifti`` (a fresh process: start-up, reading,
+    head crop, network, writing) against the baseline: the same network and weights (the bundle's) run as a plain
+    eager fp32 loop over as many model-sized slices, one at a time; and ``medtranslate --help``'s start-up."""
+    from medtranslate.inference import load_generator
+    from medtranslate.inference.bundle import read_inference_settings
+
+    count, x, y, z = config.command_volumes or (0, 0, 0, 0)
+    settings = read_inference_settings(None, None, {"device": config.device})
+    network = load_generator(settings.ckpt_path, settings.network, settings.device)
+    size = settings.image_size
+    slices = (torch.rand(count * z, 1, size, size) * 2 - 1).to(config.device)
+    with torch.inference_mode():
+        flops = count_flops(lambda: network(slices[:1])) * count * z
+    reference_test_loop(network, slices[:1])  # warm-up
+    _sync(config.device)
+    start = time.perf_counter()
+    reference_test_loop(network, slices)
+    _sync(config.device)
+    base = time.perf_counter() - start
+    command = [sys.executable, "-m", "medtranslate.cli"]
+    with tempfile.TemporaryDirectory() as tmp:
+        _write_ct_volumes(Path(tmp) / "ct", count, (x, y, z))
+        start = time.perf_counter()
+        subprocess.run([*command, "--help"], check=True, capture_output=True)
+        help_s = time.perf_counter() - start
+        args = [*command, "translate", str(Path(tmp) / "ct"), "-o", str(Path(tmp) / "out"), "--export", "nifti"]
+        start = time.perf_counter()
+        done = subprocess.run([*args, "--device", config.device], capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"medtranslate translate failed:\n{done.stderr[-2000:]}")
+    what = f"{count} CT volume(s) of {x}×{y}×{z}"
+    return [
+        _row(f"plain eager fp32 slice loop, {count * z} slices at {size}²", base, base, flops, limits),
+        _row(f"`medtranslate translate` on {what}, all included (default path)", seconds, base, flops, limits),
+        {"name": "`medtranslate --help` (a fresh process)", "seconds": help_s},
+    ]
 
 
 def _subprocess(args: list[str]) -> dict:
@@ -484,7 +625,7 @@ def bench_memory(config: BenchConfig) -> list[dict]:
 
 
 #: the parts of a run, in order
-SECTIONS = ("inference", "training", "memory")
+SECTIONS = ("inference", "training", "command", "memory")
 
 
 def run_benchmarks(config: BenchConfig, sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
@@ -500,21 +641,34 @@ def run_benchmarks(config: BenchConfig, sections: tuple[str, ...] = SECTIONS) ->
         print(f"[benchmarks {config.name}] {section} at {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
     progress("machine limits")
-    limits = machine_limits()
+    limits = machine_limits(device=config.device)
     by_precision = precision_limits(limits)
     result: dict[str, Any] = {
         "config": asdict(config),
-        "machine": {"cpu": _cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, **limits},
+        "machine": {
+            "cpu": _cpu_name(),
+            "device": _device_name(config.device),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            **limits,
+        },
         "load_average_start": os.getloadavg()[0],
     }
-    benches = {"inference": bench_inference, "training": bench_training}
+    benches = {"inference": bench_inference, "training": bench_training, "command": bench_command}
     for section in SECTIONS:
-        if section in sections:
+        skip = (section == "memory" and config.device != "cpu") or (section == "command" and not config.command_volumes)
+        if section in sections and not skip:  # memory is the process's RSS: a CPU measurement
             progress(section)
             result[section] = bench_memory(config) if section == "memory" else benches[section](config, by_precision)
     result["wall_s"] = time.perf_counter() - start
     result["load_average_end"] = os.getloadavg()[0]  # other processes on the machine skew every ratio
     return result
+
+
+def _device_name(device: str) -> str:
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(torch.device(device))
+    return "cpu"
 
 
 def _cpu_name() -> str:

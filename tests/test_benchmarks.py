@@ -38,6 +38,10 @@ def test_every_figure_is_a_positive_ratio(micro_result: dict) -> None:
         assert len(rows) >= 4
         for row in rows:
             assert row["seconds"] > 0 and row["vs_baseline"] > 0 and row["of_limit"] > 0
+    command = micro_result["command"]  # the whole CLI run against the plain slice loop of the same weights
+    assert command[0]["name"].startswith("plain eager fp32") and command[0]["vs_baseline"] == pytest.approx(1.0)
+    assert command[1]["name"].startswith("`medtranslate translate`") and command[1]["vs_baseline"] > 0
+    assert command[2]["seconds"] > 0  # --help's start-up
     assert any("onnxruntime" in row["name"] for row in micro_result["inference"])
     assert all(row["data_wait_s"] >= 0 for row in micro_result["training"][1:])
 
@@ -58,16 +62,16 @@ def test_table_and_json_from_the_command_line(
     assert "÷ baseline" in table and "of limit" in table and "reference loop" in table
     assert json.loads(out.read_text())["config"]["name"] == "micro"
     cli.main(["--micro", "--sections", "inference, training"])
-    assert asked == [("inference", "training", "memory"), ("inference", "training")]
+    assert asked == [("inference", "training", "command", "memory"), ("inference", "training")]
 
 
 def test_sections_select_what_runs() -> None:
     only = run_benchmarks(dataclasses.replace(IN_PROCESS, onnx=False), ("inference",))
-    assert "inference" in only and "training" not in only and "memory" not in only
+    assert "inference" in only and not {"training", "command", "memory"} & set(only)
     assert only["machine"]["conv3x3_256_gflops"] > 0
     native = "conv3x3_256_bf16_gflops" in only["machine"]  # measured only where the CPU has native bf16
     assert any(row["precision"] == "bf16" for row in only["inference"]) == native
-    assert ("no native bf16" in cli.format_table(only)) != native
+    assert ("no native reduced precision" in cli.format_table(only)) != native
     with pytest.raises(ValueError, match="unknown sections"):
         run_benchmarks(IN_PROCESS, ("speed",))
 
@@ -96,3 +100,39 @@ def test_reference_loops_run_and_count_flops() -> None:
     out = reference_test_loop(g_a, batch[0])
     assert out.shape == batch[0].shape
     assert count_flops(lambda: g_a(batch[0][:1])) > 0
+
+
+def test_the_recipe_run_reports_ratios(tmp_path: Path) -> None:
+    from benchmarks import recipe
+
+    out = recipe.main(
+        ["--iterations", "2", "--size", "32", "--ngf", "4", "--ndf", "4", "--json", str(tmp_path / "r.json")]
+    )
+    assert json.loads((tmp_path / "r.json").read_text()) == out
+    assert out["seconds_per_iteration"] > 0 and out["of_limit"] > 0 and out["data_wait_fraction"] >= 0
+    assert out["gflop_per_iteration"] > 0 and out["precision"] in ("fp32", "bf16")
+
+
+@pytest.mark.slow  # the micro benchmark and a short recipe run in a subprocess (~1 minute on 2 cores)
+def test_the_gpu_check_script_runs_its_steps_on_a_cpu(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    env = {
+        **os.environ,
+        "DEVICE": "cpu",
+        "QUICK": "--micro",
+        "ITERATIONS": "2",
+        "SIZE": "32",
+        "NGF": "4",
+        "COMPILE": "",
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {"device.txt", "cuda_tests.txt", "quick.json", "quick.md", "recipe.json", "recipe.txt"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+    assert "skipped" in (tmp_path / "cuda_tests.txt").read_text()  # no CUDA here: the CUDA tests skip, and say so
+    assert "of the" in (tmp_path / "recipe.txt").read_text()
