@@ -82,11 +82,21 @@ TRAIN_JOB = ["train", "32", "1", "--ngf", "2", "--ndf", "2"]
 
 @pytest.mark.parametrize("argv", [TRANSLATE_JOB, TRAIN_JOB])
 def test_memory_jobs_report_a_peak(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    """The job's JSON line; not the sign of its figure: run inside pytest (not in the fresh process the benchmark
+    uses), the other threads of this process can free pages between the reset and the job, so a tiny job's peak
+    above base can read a few pages below zero on a busy machine."""
     result = memory.main(argv)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
-    assert result["peak_above_base_bytes"] >= 0
+    assert isinstance(result["peak_above_base_bytes"], int)
     if argv[0] == "translate":
-        assert result["output_shape"] == [1, 40, 24, 3] and result["ratio_to_volume"] >= 0
+        assert result["output_shape"] == [1, 40, 24, 3] and result["volume_bytes"] == 40 * 24 * 3 * 4
+
+
+def test_peak_counts_an_allocation_after_the_reset() -> None:
+    base = memory.reset_peak()
+    block = torch.ones(16 * 2**20)  # 64 MiB, written: resident, far above what other threads move
+    assert memory.peak_rss_bytes() - base >= 32 * 2**20
+    del block
 
 
 def test_reference_loops_run_and_count_flops() -> None:
