@@ -3,8 +3,8 @@
 Each run is ``python -m monai.bundle run training`` on a 32×32×8 phantom with a 1-block generator, 4 iterations
 per epoch, 3 epochs and a checkpoint after every iteration. Kill points (one per process, then ``--resume True``):
 
-1. from outside, as soon as ``checkpoint_3.pt`` exists (anywhere in iteration 4 or its checkpoint write; the
-   newest checkpoint ``n`` is then 3, or 4 if the run was quicker than the poll);
+1. from outside, once ``checkpoint_3.pt`` is published (the run waits there to be killed, so the newest
+   checkpoint ``n`` is 3 however busy the machine is);
 2. inside the write of checkpoint ``n + 3``: the temporary file is cut to half its size and the process
    SIGKILLs itself before the rename (a write torn by the kill);
 3. inside the write of checkpoint ``n + 6``, after the temporary file is complete, just before the rename;
@@ -47,9 +47,10 @@ OVERRIDES = {
 }
 
 # Wraps os.replace: when the target is checkpoint_<KILL_AT>.pt, optionally cut the temporary file to half, then
-# SIGKILL this process, so the kill lands inside the checkpoint write.
+# SIGKILL this process, so the kill lands inside the checkpoint write; mode "pause" publishes the checkpoint, creates
+# the file <output_dir>/paused and waits there to be killed from outside.
 SITECUSTOMIZE = """
-import os, re, signal
+import os, re, signal, time
 
 _spec = os.environ.get("MEDTRANSLATE_TEST_KILL_AT")
 if _spec:
@@ -58,6 +59,11 @@ if _spec:
 
     def _killing_replace(src, dst, *args, **kwargs):
         if re.fullmatch(rf"checkpoint_{_at}\\.pt", os.path.basename(os.fspath(dst))):
+            if _mode == "pause":
+                _replace(src, dst, *args, **kwargs)
+                open(os.path.join(os.path.dirname(os.fspath(dst)), "paused"), "w").close()
+                while True:
+                    time.sleep(1)
             if _mode == "torn":
                 os.truncate(src, os.path.getsize(src) // 2)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -85,17 +91,17 @@ def _env(hooks: Path, kill_at: str | None) -> dict[str, str]:
 
 def _run(cmd: list[str], env: dict[str, str], log: Path) -> int:
     with open(log, "wb") as out:
-        return subprocess.run(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, timeout=300).returncode
+        return subprocess.run(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, timeout=900).returncode
 
 
 def _run_and_kill_when(cmd: list[str], env: dict[str, str], log: Path, trigger: Path) -> int:
-    """Start ``cmd`` and SIGKILL it as soon as ``trigger`` exists."""
+    """Start ``cmd`` and SIGKILL it once ``trigger`` exists (the process waits for it there: no race)."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + 600
             while not trigger.exists() and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.01)
+                time.sleep(0.05)
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
             return proc.wait(timeout=60)
@@ -124,12 +130,13 @@ def test_kill_9_at_several_points_then_resume_matches_uninterrupted_run(tmp_path
             _command(ref, data, resume=False), env=_env(hooks, None), cwd=REPO, stdout=ref_log, stderr=subprocess.STDOUT
         )
         try:
-            # kill point 1: from outside, once checkpoint 3 is published (the run may have saved one more by then)
-            trigger = ckpts / "checkpoint_3.pt"
-            rc = _run_and_kill_when(_command(run, data, False), _env(hooks, None), tmp_path / "1.log", trigger)
+            # kill point 1: from outside, once checkpoint 3 is published (the run waits there for the kill)
+            trigger = ckpts / "paused"
+            rc = _run_and_kill_when(_command(run, data, False), _env(hooks, "3:pause"), tmp_path / "1.log", trigger)
             assert rc == -signal.SIGKILL
+            trigger.unlink()
             last = max(_iterations(ckpts))
-            assert 3 <= last <= ITERATIONS - 7, f"killed too late, at checkpoint {last}"
+            assert last == 3
             # a torn file as the newest checkpoint (what a non-atomic copy leaves): skipped, never loaded
             whole = (ckpts / f"checkpoint_{last}.pt").read_bytes()
             (ckpts / f"checkpoint_{last + 1}.pt").write_bytes(whole[: len(whole) // 2])
@@ -158,7 +165,7 @@ def test_kill_9_at_several_points_then_resume_matches_uninterrupted_run(tmp_path
             assert f"resuming from iteration {complete_at - 1}," in (tmp_path / "4.log").read_text(errors="replace")
         finally:
             if reference.poll() is None:
-                reference.wait(timeout=300)
+                reference.wait(timeout=900)
     assert reference.returncode == 0, (tmp_path / "reference.log").read_text(errors="replace")[-3000:]
 
     assert (run / "losses.csv").read_text() == (ref / "losses.csv").read_text()
