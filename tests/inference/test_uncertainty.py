@@ -200,7 +200,7 @@ def test_translate_path_writes_the_map_beside_every_export(
     assert len(maps) == len(synthetic) == 6
     head = maps[0]
     assert "UNCERTAINTY" in head.SeriesDescription and "UNCALIBRATED" in head.SeriesDescription
-    assert list(head.ImageType) == ["DERIVED", "SECONDARY"] and head.SeriesNumber != synthetic[0].SeriesNumber
+    assert list(head.ImageType) == ["DERIVED", "SECONDARY", "OTHER"] and head.SeriesNumber != synthetic[0].SeriesNumber
     assert head.StudyInstanceUID == synthetic[0].StudyInstanceUID
     assert head.FrameOfReferenceUID == synthetic[0].FrameOfReferenceUID
     assert head.SeriesInstanceUID != synthetic[0].SeriesInstanceUID
