@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 from PIL import Image
 
-from medtranslate.errors import CorruptFileError, DimensionError, NonFiniteError
+from medtranslate.errors import CorruptFileError, DimensionError, GeometryError, NonFiniteError
 from medtranslate.io import SniffingPILReader, load_image, sniff_format
 
 W, H = 5, 3  # width (X) differs from height (Y) so any axis swap shows
@@ -133,6 +133,14 @@ def test_nifti_oblique_affine_exact(tmp_path, assert_unchanged):
     np.testing.assert_allclose(img.affine.numpy(), nib.load(tmp_path / "v.nii.gz").affine, rtol=0, atol=1e-6)
 
 
+def test_nifti_sform_kept_when_pixdim_disagrees(tmp_path):
+    """nibabel's choice (the coded sform), not MONAI's header correction, which would swap in the qform."""
+    img = nib.Nifti1Image(np.zeros((4, 5, 6), np.float32), np.diag([1.0, 1.0, 1.0, 1.0]))
+    img.set_sform(oblique_affine(), code=2)  # pixdim (from the qform) stays 1, 1, 1
+    nib.save(img, tmp_path / "v.nii")
+    np.testing.assert_allclose(load_image(tmp_path / "v.nii").affine.numpy(), oblique_affine(), atol=1e-6)
+
+
 def test_nifti_2d_and_single_slice(tmp_path):
     plane = np.arange(12, dtype=np.float32).reshape(3, 4)
     nib.save(nib.Nifti1Image(plane, np.eye(4)), tmp_path / "p.nii")
@@ -203,8 +211,17 @@ def test_metaimage_geometry_round_trip(tmp_path, assert_unchanged):
     np.testing.assert_allclose(load_image(tmp_path / "v.nii.gz").affine.numpy(), img.affine.numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("spacing", ["0 1 1", "-1 1 1", "nan 1 1"])
+def test_metaimage_bad_spacing_refused(tmp_path, spacing):
+    header = f"ObjectType = Image\nNDims = 3\nDimSize = 4 4 3\nElementSpacing = {spacing}\nElementType = MET_UCHAR\n"
+    (tmp_path / "v.mha").write_bytes(f"{header}ElementDataFile = LOCAL\n".encode() + bytes(48))
+    with pytest.raises(GeometryError, match=r"v\.mha: voxel sizes \(spacing\) \[.*\] must be finite and positive"):
+        load_image(tmp_path / "v.mha")
+
+
 def test_metaimage_damaged_is_corrupt(tmp_path):
-    (tmp_path / "x.mhd").write_text("ObjectType = Image\nNDims = 3\nDimSize = 4 4 4\nElementType = MET_SHORT\n"
-                                    "ElementDataFile = missing.raw\n")
+    (tmp_path / "x.mhd").write_text(
+        "ObjectType = Image\nNDims = 3\nDimSize = 4 4 4\nElementType = MET_SHORT\nElementDataFile = missing.raw\n"
+    )
     with pytest.raises(CorruptFileError, match=r"x\.mhd: SimpleITK cannot read it"):
         load_image(tmp_path / "x.mhd")
