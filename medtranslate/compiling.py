@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["CompiledOrEager", "compile_unavailable_reason"]
+__all__ = ["CompiledOrEager", "compile_unavailable_reason", "training_compile_pays"]
 
 
 def compile_unavailable_reason(device: torch.device | str) -> str | None:
@@ -80,3 +80,16 @@ class CompiledOrEager:
         except (torch._dynamo.exc.BackendCompilerFailed, torch._dynamo.exc.InternalTorchDynamoError, OSError) as exc:
             self._fall_back(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
             return self.module(*args, **kwargs)
+
+
+def training_compile_pays(device: torch.device | str, image_size: int) -> bool:
+    """Whether ``CycleGANTrainer(compile=True)`` is measured to pay back its compile (1-2 minutes) on ``device``.
+
+    Measured (``docs/performance.md``): on CPUs with native bf16 at 256² (1.2-1.5× eager bf16 per iteration,
+    compile repaid in ~100-200 iterations), not at the 64² default recipe (no gain, 85 s of compiling); not yet on
+    CUDA or on CPUs without native bf16, so ``False`` there until a measurement says otherwise.
+    """
+    from medtranslate.precision import autocast_dtype
+
+    device = torch.device(device)
+    return device.type == "cpu" and autocast_dtype(device) == torch.bfloat16 and image_size >= 256
