@@ -21,6 +21,7 @@ from medtranslate.errors import ConfigError, find_user_error
 
 __all__ = ["InferenceSettings", "default_bundle_root", "read_inference_settings"]
 
+
 def default_bundle_root() -> Path:
     """The bundle used when none is named: the working folder when it is a bundle, else the one shipped with the
     package (see :func:`medtranslate.bundle_root`)."""
