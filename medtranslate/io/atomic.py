@@ -467,3 +467,4 @@ def output_set(paths: Sequence[PathLike], overwrite: bool = False, protect: Iter
     for aside in asides.values():
         _remove(aside)
     _remove(journal)
+    _fsync_path(folder, directory=True)  # a power cut must not bring the journal back over finished outputs
