@@ -238,9 +238,14 @@ def _read_journal(path: Path) -> tuple[list[str], dict[str, str]]:
     """``(created names, {replaced name: name of its folder aside})`` of an :func:`output_set` journal."""
     try:
         entries = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
-        return [str(n) for n in entries["created"]], {str(k): str(v) for k, v in entries["replaced"].items()}
+        created = [str(n) for n in entries["created"]]
+        replaced = {str(k): str(v) for k, v in entries["replaced"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return [], {}
+    names = [*created, *replaced]
+    plain = all(n not in ("", ".", "..") and os.sep not in n and (os.altsep or os.sep) not in n for n in names)
+    asides = all((m := _LEFTOVER.match(a)) is not None and m.group(1) == "old" for a in replaced.values())
+    return (created, replaced) if plain and asides else ([], {})  # only names inside the folder, made here
 
 
 def _roll_back(folder: Path, created: Sequence[str], replaced: dict[str, Path]) -> None:

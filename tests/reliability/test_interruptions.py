@@ -217,3 +217,35 @@ def test_failed_overwrite_keeps_the_previous_outputs(tmp_path: Path, ct: Path, m
     with pytest.raises(OutputError, match="No space left"):
         translate_path(ct, out, _network(), image_size=32, export="nifti,png,dicom", overwrite=True)
     assert _snapshot(out) == previous and _hidden(out) == []
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_only_dead_leftovers_of_this_tool_for_the_target_are_touched(tmp_path: Path) -> None:
+    dead, alive = _dead_pid(), os.getppid()
+    target = tmp_path / f"{PREFIX}.nii.gz"
+    target.write_bytes(b"made by the killed run")
+    (tmp_path / "victim.txt").write_text("not ours")
+    leftovers = {
+        f".tmp-{dead}-abcdefgh-{PREFIX}.nii.gz": "dead, this target: removed",
+        f".tmp-{alive}-abcdefgh-{PREFIX}.nii.gz": "a running process's: kept",
+        f".tmp-{dead}-abcdefgh-other.nii.gz": "another target: kept",
+        f".tmp-abcdefgh-{PREFIX}.nii.gz": "no process id (older versions): kept",
+    }
+    for name, text in leftovers.items():
+        (tmp_path / name).write_text(text)
+    hostile = tmp_path / f".tmp-{dead}-ijklmnop-{PREFIX}.nii.gz.outputs"
+    hostile.write_text(json.dumps({"created": ["../victim.txt", f"{PREFIX}.nii.gz"], "replaced": {}}))
+    recover_outputs([target])
+    assert (tmp_path / "victim.txt").read_text() == "not ours" and target.exists()  # the journal names ../: ignored
+    kept = sorted(n for n in leftovers if "kept" in leftovers[n])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".") and p != hostile) == kept
+    journal = tmp_path / f".tmp-{dead}-qrstuvwx-{PREFIX}.nii.gz.outputs"
+    journal.write_text(json.dumps({"created": [f"{PREFIX}.nii.gz"], "replaced": {}}))
+    recover_outputs([target])
+    assert not target.exists() and not journal.exists()  # the killed run's own output is rolled back
