@@ -148,6 +148,7 @@ def write_nifti(
     dtype: Any = None,
     overwrite: bool = False,
     protect: Iterable[PathLike] = (),
+    int16_range: tuple[float, float] | None = None,
 ) -> Path:
     """Write an image as NIfTI-1 (``.nii`` or ``.nii.gz``, chosen by the extension), atomically.
 
@@ -161,6 +162,10 @@ def write_nifti(
         dtype: stored data type; default the image's own (``bool`` is stored as ``uint8``).
         overwrite: replace an existing file.
         protect: input paths that must never be written over.
+        int16_range: ``(lo, hi)``: store the values (clipped to the range) as int16 0..32767 with
+            ``scl_slope = (hi - lo) / 32767`` and ``scl_inter = lo``, which every NIfTI reader applies: within
+            ``(hi - lo) / 65534`` of the float values (1.5e-5 on [0, 1]), half the bytes of float32 and 2-3× faster
+            to compress. ``dtype`` is then ignored.
 
     Returns:
         the written path.
@@ -168,10 +173,18 @@ def write_nifti(
     matrix = _meta_affine(image, affine)
     data, _ = _channel_last(image, matrix, path)
     _check_finite(data, path)
+    scale: tuple[float, float] | None = None
+    if int16_range is not None:
+        lo, hi = (float(v) for v in int16_range)
+        scale = ((hi - lo) / 32767, lo)
+        data = np.rint((np.clip(data, lo, hi) - lo) / scale[0]).astype(np.int16)
+        dtype = np.int16
     target_dtype = np.dtype(dtype) if dtype is not None else (np.dtype(np.uint8) if data.dtype == bool else data.dtype)
     data = np.asarray(data, dtype=target_dtype)
     matrix = _affine_4x4(matrix)
     nii = nib.Nifti1Image(data, matrix, dtype=target_dtype)
+    if scale is not None:
+        nii.header.set_slope_inter(*scale)
     nii.header.set_qform(matrix, code=1)
     nii.header.set_sform(matrix, code=1)
     nii.header.set_xyzt_units("mm", "sec")

@@ -53,7 +53,8 @@ def test_nifti_keeps_the_input_header_and_documented_scale(
     assert out.name == f"{input_stem(source)}_synthetic_mri.nii.gz"
     _assert_same_header(source, out)
     data = nib.load(out).get_fdata(dtype=np.float32)
-    assert nib.load(out).get_data_dtype() == np.float32
+    assert nib.load(out).get_data_dtype() == np.int16  # scaled: 0..32767 is [0, 1]
+    assert (nib.load(out).dataobj.slope, nib.load(out).dataobj.inter) == pytest.approx((1 / 32767, 0.0))
     assert np.isfinite(data).all() and data.min() >= 0.0 and data.max() <= 1.0 and data.std() > 0
 
 

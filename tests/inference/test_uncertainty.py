@@ -185,7 +185,7 @@ def test_translate_path_writes_the_map_beside_every_export(
         "_uncertainty_dicom"
     )
     mri, unc = nib.load(nifti), nib.load(unc_nifti)
-    assert unc.shape == mri.shape and unc.get_data_dtype() == np.float32
+    assert unc.shape == mri.shape and unc.get_data_dtype() == mri.get_data_dtype() == np.int16  # scaled [0, 1]
     np.testing.assert_allclose(unc.affine, mri.affine)
     np.testing.assert_allclose(unc.header.get_zooms(), mri.header.get_zooms())
     values = unc.get_fdata()

@@ -209,3 +209,14 @@ def test_dicom_patient_tags_only_when_asked(tmp_path, assert_unchanged):
     assert anon.StudyInstanceUID != src.StudyInstanceUID and "DOE" not in str(anon)
     assert (kept.PatientName, kept.PatientID, kept.PatientBirthDate) == ("DOE^JANE", "12345", "19700101")
     assert kept.StudyInstanceUID == src.StudyInstanceUID and kept.SeriesInstanceUID != src.SeriesInstanceUID
+
+
+def test_nifti_int16_range_round_trips_within_half_a_step(tmp_path: Path) -> None:
+    values = np.linspace(-0.1, 1.1, 4 * 5 * 6, dtype=np.float32).reshape(1, 4, 5, 6)  # a little outside [0, 1]
+    path = write_nifti(values, tmp_path / "q.nii.gz", affine=np.diag([0.5, 0.5, 2.0, 1.0]), int16_range=(0.0, 1.0))
+    img = nib.load(path)
+    assert img.get_data_dtype() == np.int16 and (img.dataobj.slope, img.dataobj.inter) == pytest.approx((1 / 32767, 0.0))
+    back = img.get_fdata()
+    expected = np.clip(values[0], 0.0, 1.0)
+    assert np.abs(back - expected).max() <= 0.5 / 32767 + 1e-7
+    assert back.min() == 0.0 and back.max() == pytest.approx(1.0)
