@@ -141,8 +141,11 @@ def _assert_same_grid(data, affine, read, read_affine, tol):
 @pytest.mark.parametrize("oblique", [False, True])
 def test_dicom_series_geometry_pydicom_and_sitk(tmp_path, oblique):
     data = _volume()
-    affine = _oblique_affine() if oblique else np.diag([0.8, 0.9, 2.0, 1.0]) + np.array([[0, 0, 0, -4], [0] * 4,
-                                                                                          [0, 0, 0, 10], [0] * 4])
+    affine = (
+        _oblique_affine()
+        if oblique
+        else np.diag([0.8, 0.9, 2.0, 1.0]) + np.array([[0, 0, 0, -4], [0] * 4, [0, 0, 0, 10], [0] * 4])
+    )
     out = tmp_path / "series"
     files = write_dicom_series(MetaTensor(torch.from_numpy(data)[None], affine=torch.from_numpy(affine)), out)
     assert sorted(out.iterdir()) == files and len(files) == data.shape[2]
@@ -215,7 +218,9 @@ def test_nifti_int16_range_round_trips_within_half_a_step(tmp_path: Path) -> Non
     values = np.linspace(-0.1, 1.1, 4 * 5 * 6, dtype=np.float32).reshape(1, 4, 5, 6)  # a little outside [0, 1]
     path = write_nifti(values, tmp_path / "q.nii.gz", affine=np.diag([0.5, 0.5, 2.0, 1.0]), int16_range=(0.0, 1.0))
     img = nib.load(path)
-    assert img.get_data_dtype() == np.int16 and (img.dataobj.slope, img.dataobj.inter) == pytest.approx((1 / 32767, 0.0))
+    assert img.get_data_dtype() == np.int16 and (img.dataobj.slope, img.dataobj.inter) == pytest.approx(
+        (1 / 32767, 0.0)
+    )
     back = img.get_fdata()
     expected = np.clip(values[0], 0.0, 1.0)
     assert np.abs(back - expected).max() <= 0.5 / 32767 + 1e-7
