@@ -154,6 +154,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         copy_patient_tags=args.copy_patient_tags,
         uncertainty=uncertainty,
+        uneven_slices="resample" if args.allow_uneven_slices else "refuse",
+        model=f"{type(settings.network).__name__}, weights {settings.ckpt_path.name}",
         progress=_progress(),
     )
     for source, written in report.outputs.items():
@@ -315,6 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--copy-patient-tags", action="store_true", help="copy patient/study tags into DICOM output")
     tr.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    tr.add_argument(
+        "--allow-uneven-slices",
+        action="store_true",
+        help="translate a DICOM series with missing or unevenly spaced slices (refused otherwise): DICOM slices keep "
+        "their source positions, NIfTI is resampled onto an even grid",
+    )
     tr.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the config's)")
     tr.add_argument(
         "--fp32", action="store_true", help="float32 only (default: bf16/fp16 where the CPU or GPU runs it natively)"

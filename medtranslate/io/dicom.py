@@ -91,7 +91,8 @@ _ORIENTATION_TOLERANCE = 1e-3
 _MIN_SPACING_TOLERANCE_MM = 0.01
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
-_JPEG = "pip install pylibjpeg pylibjpeg-libjpeg"
+# permissive first (GDCM, BSD); pylibjpeg-libjpeg is GPL-3.0, hence only the opt-in extra
+_JPEG = "pip install python-gdcm (BSD), or pip install 'medtranslate[gpl-codecs]' (GPL-3.0 pylibjpeg-libjpeg)"
 _CODEC_HINTS = {
     "1.2.840.10008.1.2.4.50": _JPEG,  # JPEG Baseline
     "1.2.840.10008.1.2.4.51": _JPEG,  # JPEG Extended
@@ -427,7 +428,7 @@ def decode_slice(ds: Dataset, path: str) -> np.ndarray:
                 path,
                 f"pixel data compressed as {getattr(ts, 'name', ts)} and no installed decoder reads it "
                 f"(pydicom: {pydicom_error}; GDCM: {str(e).strip().splitlines()[-1]}); "
-                f"install one: `{codec_install_hint(ts)}`",
+                f"install one: {codec_install_hint(ts)}",
             ) from pydicom_error
         raise CorruptFileError(path, f"damaged or truncated pixel data ({pydicom_error})") from pydicom_error
 

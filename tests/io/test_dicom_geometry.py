@@ -66,6 +66,21 @@ def test_gap_refused_in_one_line_nothing_written(tmp_path, ct_series, net, capsy
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_gap_translated_on_request_from_the_cli(tmp_path, ct_series, net):
+    files = ct_series(tmp_path / "s", GAP)
+    model = tmp_path / "model.pt"
+    torch.save(net.state_dict(), model)
+    out = tmp_path / "out"
+    args = ["translate", str(tmp_path / "s"), "-o", str(out), "--ckpt", str(model), "--export", "dicom"]
+    with pytest.warns(UserWarning, match="missing slice"):
+        code = main([*args, "--ngf", "4", "--n-blocks", "1", "--image-size", "32", "--allow-uneven-slices"])
+    assert code == 0
+    (series,) = out.iterdir()
+    written = sorted(series.iterdir())
+    np.testing.assert_allclose(_positions(written), _positions(files), atol=1e-4)
+    assert "ResNetGenerator, weights model.pt" in pydicom.dcmread(written[0]).DerivationDescription
+
+
 def test_gap_on_request_dicom_at_true_positions_nifti_even(tmp_path, ct_series, net):
     files = ct_series(tmp_path / "s", GAP)
     with warnings.catch_warnings(record=True) as caught:

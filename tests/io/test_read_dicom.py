@@ -209,7 +209,8 @@ def test_missing_codec_names_the_package(tmp_path, monkeypatch):
         load_image(tmp_path / "rle.dcm")
     assert str(tmp_path / "rle.dcm") in str(err.value) and "RLE Lossless" in str(err.value)
     assert dicom_module.codec_install_hint("1.2.840.10008.1.2.4.90") == "pip install pylibjpeg pylibjpeg-openjpeg"
-    assert dicom_module.codec_install_hint("1.2.840.10008.1.2.4.57") == "pip install pylibjpeg pylibjpeg-libjpeg"
+    jpeg = dicom_module.codec_install_hint("1.2.840.10008.1.2.4.57")
+    assert jpeg.startswith("pip install python-gdcm") and "gpl-codecs" in jpeg  # GPL only as the named opt-in
 
 
 def test_truncated_dicom_is_corrupt(tmp_path):
