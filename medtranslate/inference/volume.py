@@ -16,10 +16,11 @@ AMX, ~2× float32 there; emulated bf16 on other CPUs is slower and never chosen)
 and runs it with ONNX Runtime on the CPU (as fast as eager on an idle 2-core CPU, 2.1× eager when other
 processes share the cores); ``backend="compile"`` runs it through ``torch.compile`` with inductor freezing
 (weights folded as constants), channels_last and, where the device has a native reduced precision, the weights
-themselves in it (bf16 weights, no autocast): 1.2-2.4× eager bf16 autocast on CPUs with AVX512-BF16/AMX, for
-a one-off compile of 6-15 s per process (less with inductor's on-disk cache warm). ``backend="auto"`` (the
-default) compiles there once a call has seen :data:`COMPILE_MIN_SLICES` slices (where the measured gain covers
-the compile), and runs eager elsewhere (fp32 CPUs, where compiling measured slower, and CUDA, not yet measured).
+themselves in it (bf16 weights, no autocast): 1.16× eager bf16 autocast on an AMD EPYC with AVX512-BF16 (0.81
+of its bf16 limit), 2.4× on an Intel Xeon with AMX, for a one-off compile of 6-15 s per process (less with
+inductor's on-disk cache warm). ``backend="auto"`` (the default) compiles there once a call has seen enough
+slices for the measured gain to cover the compile (:func:`default_compile_min_slices`), and runs eager elsewhere
+(fp32 CPUs, where compiling gains 1.2× for a 12-30 s compile, and CUDA, not yet measured).
 """
 
 from __future__ import annotations
@@ -44,14 +45,35 @@ from medtranslate.transforms.head import HeadBox, crop_head, resize_slices, uncr
 
 ort, has_ort = optional_import("onnxruntime")
 
-__all__ = ["AMP_TOLERANCE", "BACKENDS", "COMPILE_MIN_SLICES", "OnnxRuntimeNetwork", "SliceTranslator", "fit_size"]
+__all__ = [
+    "AMP_TOLERANCE",
+    "BACKENDS",
+    "COMPILE_MIN_SLICES",
+    "OnnxRuntimeNetwork",
+    "SliceTranslator",
+    "default_compile_min_slices",
+    "fit_size",
+]
 
 #: ``backend`` values of :class:`SliceTranslator`.
 BACKENDS = ("auto", "eager", "compile", "onnxruntime")
 
-#: Slices after which ``backend="auto"`` compiles on a CPU with native bf16: the compile (6-15 s once per process)
-#: over the measured saving per 256² slice of the paper's generator (0.04-0.06 s; ``docs/performance.md``).
-COMPILE_MIN_SLICES = 128
+#: Slices of 256² after which ``backend="auto"`` compiles the paper's generator (ngf 64, 7.8 M parameters) on a CPU
+#: with native bf16: its compile (6-8 s once per process) over the measured saving per slice against eager bf16
+#: autocast (0.03 s; ``docs/performance.md``, AMD EPYC with AVX512-BF16). Break-even near 200 slices.
+COMPILE_MIN_SLICES = 200
+_PAPER_PARAMETERS = 7.83e6
+
+
+def default_compile_min_slices(network: torch.nn.Module | Callable, image_size: int) -> int:
+    """The ``"auto"`` threshold for ``network`` at ``image_size``: :data:`COMPILE_MIN_SLICES` scaled by the work
+    per slice (∝ parameters × pixels for these fully convolutional generators) relative to the paper's generator
+    at 256², as the compile time stays about the same while the saving per slice shrinks with the work."""
+    parameters = sum(p.numel() for p in network.parameters()) if isinstance(network, torch.nn.Module) else 0
+    if parameters == 0:
+        return COMPILE_MIN_SLICES
+    work = parameters / _PAPER_PARAMETERS * (image_size / 256) ** 2
+    return max(1, round(COMPILE_MIN_SLICES / work))
 
 #: How far mixed-precision output may be from float32 on [-1, 1]: mean and max absolute difference over the whole
 #: image, asserted for a tiny random generator (``tests/inference/test_fast_paths.py``) and for the shipped model
@@ -132,7 +154,8 @@ class SliceTranslator:
             compiling is unavailable) or ``"onnxruntime"`` (CPU only, ``network`` must be a module, float32; see
             :class:`OnnxRuntimeNetwork`). Results agree with eager fp32 to 1e-4 in float32 and within
             :data:`AMP_TOLERANCE` in reduced precision (``tests/inference/test_fast_paths.py``).
-        compile_min_slices: the ``"auto"`` threshold (default :data:`COMPILE_MIN_SLICES`).
+        compile_min_slices: the ``"auto"`` threshold; default :func:`default_compile_min_slices` of the network (the
+            paper's generator at 256²: :data:`COMPILE_MIN_SLICES`; the shipped ngf-32 model: ~4× that).
 
     Raises:
         ConfigError: an unknown ``backend``, ``"onnxruntime"`` off the CPU, for a non-module network or without
@@ -152,7 +175,7 @@ class SliceTranslator:
         channels_last: bool | None = None,
         backend: str = "auto",
         head_crop: bool = True,
-        compile_min_slices: int = COMPILE_MIN_SLICES,
+        compile_min_slices: int | None = None,
     ) -> None:
         self.network = network
         self.head_crop = head_crop
@@ -180,6 +203,8 @@ class SliceTranslator:
             native_cpu = self.device.type == "cpu" and self.amp_dtype == torch.bfloat16
             backend = "auto" if native_cpu and isinstance(network, torch.nn.Module) else "eager"
         self.backend = backend
+        if compile_min_slices is None:
+            compile_min_slices = default_compile_min_slices(network, image_size)
         self.compile_min_slices = compile_min_slices
         self._slices_seen = 0
         if channels_last is None:
