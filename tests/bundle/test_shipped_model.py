@@ -50,9 +50,7 @@ def test_fresh_clone_translates_a_ct_volume_with_the_shipped_model(
     assert len(list((out / "head_ct_synthetic_mri_png").glob("*.png"))) == source.shape[2]
 
 
-def test_bf16_output_of_the_shipped_model_is_within_tolerance(
-    ct_volume: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bf16_output_of_the_shipped_model_is_within_tolerance(ct_volume: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("medtranslate.precision.cpu_has_native_bf16", lambda: True)  # emulated if not native
     settings = read_inference_settings(None, None, {"device": "cpu"})
     network = load_generator(settings.ckpt_path, settings.network, "cpu")
