@@ -14,6 +14,7 @@ from medtranslate.metrics.unpaired import (
     laplacian_pyramid,
     sliced_wasserstein_distance,
 )
+from medtranslate.metrics.volume import slice_flicker, through_plane_consistency
 
 __all__ = [
     "MS_SSIM_MIN_SIDE",
@@ -29,6 +30,8 @@ __all__ = [
     "paper_protocol",
     "psnr",
     "register_to",
+    "slice_flicker",
     "sliced_wasserstein_distance",
     "symmetric_to_unit",
+    "through_plane_consistency",
 ]
