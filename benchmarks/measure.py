@@ -319,7 +319,9 @@ def bench_inference(config: BenchConfig, limits: dict[str, float]) -> list[dict]
     if reduced is not None:  # eager autocast in the device's native reduced precision
         for batch in (1, big):
             name = f"SliceTranslator eager {reduced} autocast, batch {batch}"
-            translators[name] = SliceTranslator(copy.deepcopy(net), size, sw_batch_size=batch, device=device)
+            translators[name] = SliceTranslator(
+                copy.deepcopy(net), size, sw_batch_size=batch, device=device, backend="eager"
+            )
         name = f"SliceTranslator eager {reduced} autocast channels_last, batch 1"
         translators[name] = SliceTranslator(
             copy.deepcopy(net), size, sw_batch_size=1, device=device, channels_last=True, backend="eager"
