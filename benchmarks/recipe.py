@@ -14,15 +14,25 @@ import copy
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.measure import _reduced, _sync, count_flops, machine_limits, make_trainer, precision_limits
+from benchmarks.measure import (
+    _engine_seconds,
+    _reduced,
+    count_flops,
+    cyclegan_networks,
+    machine_limits,
+    precision_limits,
+)
+from benchmarks.reference import reference_train_loop
 
 __all__ = ["main", "run_recipe"]
+
+#: the paper's identity-loss weight (``configs/paper.json``)
+IDENTITY = 0.5
 
 
 def run_recipe(
@@ -36,63 +46,47 @@ def run_recipe(
     warmup: int = 3,
 ) -> dict[str, Any]:
     """Train ``iterations`` (+ ``warmup``) iterations on the phantom; the timings and ratios as a JSON-ready dict."""
-    from ignite.engine import Events
     from monai.data import DataLoader
     from monai.utils import set_determinism
 
     from medtranslate.data.loaders import resolve_dataset, train_dataset
-    from medtranslate.networks import build_discriminator, build_generator
 
     limits = precision_limits(machine_limits(device=device))
     reduced = _reduced(limits)
+    precision = reduced or "fp32"
     set_determinism(0)
-    kw = {"channels": ngf, "num_res_blocks": 6}
-    nets = (
-        build_generator("resnet", seed=0, **kw).to(device),
-        build_generator("resnet", seed=1, **kw).to(device),
-        build_discriminator(channels=ndf, seed=2).to(device),
-        build_discriminator(channels=ndf, seed=3).to(device),
-    )
-    flops_nets = tuple(copy.deepcopy(n) for n in nets)
-    probe = make_trainer(flops_nets, [], device=device)
-    probe.lambda_identity = 0.5
+    nets = cyclegan_networks(ngf, ndf, device)
     x = torch.rand(batch, 1, size, size, device=device) * 2 - 1
-    flops = count_flops(lambda: probe._iteration(probe, {"ct": x, "mri": x}))
+    probe = tuple(copy.deepcopy(n) for n in nets)
+    flops = count_flops(lambda: reference_train_loop(iter([(x, x)]), 1, *probe, lambda_identity=IDENTITY))
     with tempfile.TemporaryDirectory() as tmp:
         root = resolve_dataset("", Path(tmp) / "phantom", n_unpaired=4, n_paired=1)
         data = train_dataset(root, image_size=size, window="head", length=batch * (iterations + warmup))
         loader = DataLoader(data, batch_size=batch, shuffle=True, drop_last=True, num_workers=1)
-        fast = {"amp": reduced is not None, "channels_last": True, "compile": compile}
-        trainer = make_trainer(nets, loader, {"fused": True}, epoch_length=iterations + warmup, device=device, **fast)
-        trainer.lambda_identity = 0.5  # the paper's recipe
-        stamps: list[float] = []
-        waits: list[float] = []
-        began: list[float] = []
-
-        def done(_: Any) -> None:
-            _sync(device)
-            stamps.append(time.perf_counter())
-
-        trainer.add_event_handler(Events.ITERATION_COMPLETED, done)
-        trainer.add_event_handler(Events.GET_BATCH_STARTED, lambda _: began.append(time.perf_counter()))
-        trainer.add_event_handler(Events.GET_BATCH_COMPLETED, lambda _: waits.append(time.perf_counter() - began[-1]))
-        start = time.perf_counter()
-        trainer.run()
+        fast = {"amp": reduced is not None, "channels_last": True, "compile": compile, "lambda_identity": IDENTITY}
+        timed = _engine_seconds(
+            nets,
+            [],
+            {"fused": True},
+            loader=loader,
+            iterations=iterations + warmup,
+            device=device,
+            warmup=warmup,
+            **fast,
+        )
     set_determinism(None)
-    seconds = (stamps[-1] - stamps[warmup - 1]) / (len(stamps) - warmup)
-    precision = reduced or "fp32"
+    seconds = timed["seconds"]
     return {
         "device": device,
-        "recipe": {"size": size, "batch": batch, "ngf": ngf, "ndf": ndf, "identity": 0.5, "compile": compile},
+        "recipe": {"size": size, "batch": batch, "ngf": ngf, "ndf": ndf, "identity": IDENTITY, "compile": compile},
         "precision": precision,
         "iterations": iterations,
-        "warmup_s": stamps[warmup - 1] - start,
+        "warmup_s": timed.get("setup_s", 0.0),
         "seconds_per_iteration": seconds,
-        "data_wait_fraction": sum(waits[warmup:]) / len(waits[warmup:]) / seconds,
+        "data_wait_fraction": timed["data_wait_s"] / seconds,
         "gflop_per_iteration": flops / 1e9,
         "limit_gflops": limits[precision],
         "of_limit": flops / (limits[precision] * 1e9) / seconds,
-        "final_losses": {k: trainer.state.output[k] for k in ("loss_G", "loss_D")},
     }
 
 
