@@ -19,7 +19,7 @@ from monai.transforms import Compose, DeleteItemsd, EnsureTyped
 from medtranslate.data.datalist import load_datalist, paired_datalist
 from medtranslate.data.dataset import UnpairedDataset
 from medtranslate.data.phantom import ensure_phantom_dataset
-from medtranslate.errors import EmptyInputError
+from medtranslate.errors import EmptyInputError, InputError
 from medtranslate.io import LoadMedicalImaged
 from medtranslate.transforms import (
     AxialOrientationd,
@@ -34,7 +34,18 @@ from medtranslate.transforms import (
 )
 from medtranslate.transforms.presets import DEFAULT_CT_WINDOW
 
-__all__ = ["PHANTOM_DEFAULTS", "paired_validation_dataset", "resolve_dataset", "train_dataset", "validation_dataset"]
+__all__ = [
+    "PHANTOM_DEFAULTS",
+    "SLICE_SUFFIXES",
+    "paired_validation_dataset",
+    "require_volumes",
+    "resolve_dataset",
+    "train_dataset",
+    "validation_dataset",
+]
+
+#: file suffixes of 2D slice images, which 2.5D and 3D training cannot use.
+SLICE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 #: The built-in phantom of the default training job: 12 CT and 12 other MRI subjects, 2 paired ones.
 PHANTOM_DEFAULTS: dict[str, Any] = {"n_unpaired": 12, "n_paired": 2, "shape": (96, 96, 48), "seed": 0}
@@ -66,6 +77,7 @@ def train_dataset(
     seed: int = 0,
     manifest: str | Path | None = None,
     contrast: str | None = None,
+    slab: int = 1,
 ) -> UnpairedDataset:
     """The unpaired training set: CT and MRI items drawn independently, each with its own augmentation.
 
@@ -86,18 +98,43 @@ def train_dataset(
             ``data_manifests/kaggle_ct2mri.json``, which drops the duplicate MRI); default: every image found.
         contrast: train on the MRI items of this contrast only (e.g. ``"T1"``), by the manifest's labels
             (see :func:`~medtranslate.data.load_datalist`); ``None`` or ``""``: every MRI item.
+        slab: the generators' slab ``k`` of a 2.5D model: each item is ``2k - 1`` adjacent axial slices as
+            channels (:mod:`medtranslate.engines.slab`), which needs volumes; 1: one slice (2D).
+
+    Raises:
+        InputError: ``slab > 1`` on a dataset of 2D slices.
     """
     load_size = load_size or round(image_size * 286 / 256)
     lists = {
         domain: [{"image": item["image"]} for item in items]  # paths only: hashes etc. don't collate
         for domain, items in _datalist(dataset_dir, manifest, "training", contrast).items()
     }
-    common = {"image_size": image_size, "load_size": load_size, "flip_prob": flip_prob, "affine_prob": affine_prob}
+    if slab > 1:
+        require_volumes(dataset_dir, [item["image"] for items in lists.values() for item in items], "2.5D training")
+    common = {
+        "image_size": image_size,
+        "load_size": load_size,
+        "flip_prob": flip_prob,
+        "affine_prob": affine_prob,
+        "slab": 2 * slab - 1,
+    }
     # one flat Compose per domain: CacheDataset caches up to the first random transform of the top-level list,
     # and a nested Compose counts as random, which would leave orientation/intensity/masking uncached
     ct = Compose([LoadMedicalImaged("ct"), *ct_transforms("ct", window=window, track_meta=False, **common).transforms])
     mri = Compose([LoadMedicalImaged("mri"), *mri_transforms("mri", track_meta=False, **common).transforms])
     return UnpairedDataset(lists["ct"], lists["mri"], ct, mri, length=length, seed=seed, cache_rate=cache_rate)
+
+
+def require_volumes(dataset_dir: str | Path, images: Sequence[str | Path], what: str) -> None:
+    """Refuse, in one line, a dataset whose items include 2D slices (PNG/JPEG/BMP/TIFF) for ``what`` (2.5D or 3D
+    training, which need volumes)."""
+    slices = [Path(p) for p in images if Path(p).suffix.lower() in SLICE_SUFFIXES]
+    if slices:
+        raise InputError(
+            dataset_dir,
+            f"{what} needs CT and MRI volumes (NIfTI, DICOM series); {len(slices)} of its {len(images)} items are "
+            f"2D slices (e.g. {slices[0].name}) — train a 2D model on it with configs/train.json",
+        )
 
 
 def _datalist(
@@ -122,12 +159,14 @@ def paired_validation_dataset(
     image_size: int = 256,
     window: str | Sequence[float] = DEFAULT_CT_WINDOW,
     max_slices: int = 16,
+    slab: int = 1,
 ) -> Dataset:
     """Registered CT/MRI pairs (volumes or slices) cut at the same axial slices, both cropped to the CT's head and
     resized to ``image_size``.
 
     The slices are chosen by the CT's head mask and spread evenly over the head; the result is materialised
-    once so every validation sees the same images.
+    once so every validation sees the same images. With ``slab`` (a 2.5D model's ``k``) each item is ``2k - 1``
+    adjacent slices as channels, like the training items.
     """
     pipeline = Compose(
         [
@@ -137,7 +176,7 @@ def paired_validation_dataset(
             CTWindowd("ct", window=window),
             MRINormalized("mri"),
             HeadMaskd("ct", "ct_mask"),
-            AxialSlicesd(("ct", "mri"), mask_key="ct_mask"),
+            AxialSlicesd(("ct", "mri"), mask_key="ct_mask", slab=2 * slab - 1),
             DeleteItemsd("ct_mask"),
             HeadCropd(("ct", "mri"), spatial_size=image_size, background=-1.0, joint=True),
             EnsureTyped(("ct", "mri"), data_type="tensor", dtype=torch.float32, track_meta=False),
@@ -159,6 +198,7 @@ def validation_dataset(
     max_cases: int = 16,
     manifest: str | Path | None = None,
     contrast: str | None = None,
+    slab: int = 1,
 ) -> tuple[Dataset, bool]:
     """A fixed validation set and whether it is paired.
 
@@ -167,7 +207,7 @@ def validation_dataset(
     side, unpaired, for distribution distances.
     """
     try:
-        return paired_validation_dataset(paired_datalist(dataset_dir), image_size, window, max_cases), True
+        return paired_validation_dataset(paired_datalist(dataset_dir), image_size, window, max_cases, slab), True
     except EmptyInputError:  # no registered pairs in this layout: validate on unpaired distributions
         pass
     lists = None
@@ -180,10 +220,9 @@ def validation_dataset(
             break
     if not lists or not lists["ct"] or not lists["mri"]:
         raise EmptyInputError(dataset_dir, "no validation or test CT and MRI to validate on")
-    ct = Compose(
-        [LoadMedicalImaged("ct"), ct_transforms("ct", image_size, window=window, augment=False, track_meta=False)]
-    )
-    mri = Compose([LoadMedicalImaged("mri"), mri_transforms("mri", image_size, augment=False, track_meta=False)])
+    fixed = {"augment": False, "track_meta": False, "slab": 2 * slab - 1}
+    ct = Compose([LoadMedicalImaged("ct"), ct_transforms("ct", image_size, window=window, **fixed)])
+    mri = Compose([LoadMedicalImaged("mri"), mri_transforms("mri", image_size, **fixed)])
     n = min(max_cases, len(lists["ct"]), len(lists["mri"]))
     items = []
     for c, m in zip(_evenly(lists["ct"], n), _evenly(lists["mri"], n), strict=True):

@@ -21,6 +21,8 @@ from torch.utils.data import DataLoader
 from medtranslate.compiling import CompiledOrEager
 from medtranslate.engines.losses import STRUCTURE_LOSSES, head_mask_loss, lsgan_loss, structure_loss
 from medtranslate.engines.pool import ImagePool
+from medtranslate.engines.slab import centre_slice, translate_slab
+from medtranslate.networks.kind import kind_of_network
 from medtranslate.precision import autocast_dtype
 
 if TYPE_CHECKING:
@@ -102,7 +104,10 @@ class CycleGANTrainer(Trainer):
     B → A; ``d_a`` judges domain B (real MRI against ``g_a``'s fakes), ``d_b`` judges domain A (real CT against
     ``g_b``'s fakes). ``pool_a`` keeps fake A images (for ``d_b``), ``pool_b`` fake B images (for ``d_a``).
 
-    One iteration, for a batch ``{ct_key: real_A, mri_key: real_B}``:
+    One iteration, for a batch ``{ct_key: real_A, mri_key: real_B}`` (2D slices, 3D patches, or for a 2.5D model
+    whose generators take ``k`` slices as channels, slabs of ``2k - 1`` slices: the generators then run on each
+    window of ``k`` (:func:`~medtranslate.engines.slab.translate_slab`), the losses and discriminators see centre
+    slices, so ``fake_B`` below is the centre of ``k`` synthetic slices and ``rec_A`` is ``G_B`` of those ``k``):
 
         1. Generator step with ``d_a``, ``d_b`` frozen (``requires_grad=False``):
            ``fake_B = g_a(real_A)``, ``rec_A = g_b(fake_B)``, ``fake_A = g_b(real_B)``, ``rec_B = g_a(fake_A)``;
@@ -254,6 +259,8 @@ class CycleGANTrainer(Trainer):
             amp_kwargs=amp_kwargs,
         )
         self.g_a, self.g_b, self.d_a, self.d_b = g_a, g_b, d_a, d_b
+        #: adjacent slices the generators see (1: 2D or 3D; k > 1: 2.5D, batches of 2k-1 slices), from ``g_a``
+        self.slab = kind_of_network(g_a).slab
         self.channels_last = channels_last
         if channels_last:
             for net in (g_a, g_b, d_a, d_b):
@@ -355,20 +362,23 @@ class CycleGANTrainer(Trainer):
         nets = engine.training_networks
         g_a, g_b, d_a, d_b = nets["g_a"], nets["g_b"], nets["d_a"], nets["d_b"]
 
-        # generator step, discriminators frozen
+        # generator step, discriminators frozen; a 2.5D model's batches are slabs of 2k-1 slices (see slab.py)
+        k, slabs = engine.slab, (real_a, real_b)
         _set_requires_grad(discriminators, False)
         engine.g_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         with engine._autocast():
-            fake_b = g_a(real_a)
-            rec_a = g_b(fake_b)
-            fake_a = g_b(real_b)
-            rec_b = g_a(fake_a)
+            fake_b_slab = translate_slab(g_a, real_a, k)
+            rec_a = translate_slab(g_b, fake_b_slab, k)
+            fake_a_slab = translate_slab(g_b, real_b, k)
+            rec_b = translate_slab(g_a, fake_a_slab, k)
+            fake_b, fake_a = centre_slice(fake_b_slab), centre_slice(fake_a_slab)
+            real_a, real_b = centre_slice(real_a), centre_slice(real_b)
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             loss_g_a = lsgan_loss(d_a(fake_b), True)
             loss_g_b = lsgan_loss(d_b(fake_a), True)
             if engine.lambda_identity > 0:
-                idt_a = g_a(real_b)
-                idt_b = g_b(real_a)
+                idt_a = translate_slab(g_a, slabs[1], k, centre_only=True)
+                idt_b = translate_slab(g_b, slabs[0], k, centre_only=True)
                 loss_idt_a = F.l1_loss(idt_a.float(), real_b.float()) * engine.lambda_b * engine.lambda_identity
                 loss_idt_b = F.l1_loss(idt_b.float(), real_a.float()) * engine.lambda_a * engine.lambda_identity
             else:

@@ -11,10 +11,12 @@ import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, EventEnum, Events
 
+from medtranslate.engines.slab import centre_slice, translate_slab
 from medtranslate.engines.trainer import prepare_cyclegan_batch
 from medtranslate.handlers.sample_grid import GRID_COLUMNS, make_sample_grid, save_sample_grid
 from medtranslate.metrics.paired import paired_metrics
 from medtranslate.metrics.unpaired import sliced_wasserstein_distance
+from medtranslate.networks.kind import kind_of_network
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -30,6 +32,18 @@ class CycleGANEvents(EventEnum):
 
 #: Values above this on the [-1, 1] scale are head (background, air and padding are -1).
 HEAD_MIN_VALUE = -0.95
+
+
+def axial_view(images: torch.Tensor) -> torch.Tensor:
+    """What a sample grid shows of a batch: 2D ``(n, 1, X, Y)`` as it is, 3D ``(n, 1, X, Y, Z)`` its middle axial
+    slice."""
+    return images[..., images.shape[-1] // 2] if images.ndim == 5 else images
+
+
+def axial_slices(images: torch.Tensor) -> torch.Tensor:
+    """Every axial slice of a 3D batch ``(n, 1, X, Y, Z)`` as a 2D batch ``(n·Z, 1, X, Y)``; 2D batches as they
+    are (the slice-based distribution distances compare slices)."""
+    return images.movedim(-1, 1).reshape(-1, 1, *images.shape[2:4]) if images.ndim == 5 else images
 
 
 def _to_unit(image: torch.Tensor) -> torch.Tensor:
@@ -59,6 +73,10 @@ class CycleGANValidationHandler:
     the paper's Figure 5) is written atomically to ``output_dir/samples/epoch_XXX.png`` and, with a
     ``summary_writer``, to TensorBoard as ``validation/samples``, on rank 0 only; the translation and metrics
     run on every rank. Networks are put back in their previous train/eval mode afterwards.
+
+    Every kind of model validates the same way: a 2.5D model's items are slabs of ``2k - 1`` slices and are
+    scored at their centre slice (:mod:`medtranslate.engines.slab`); a 3D model's are volumes (metrics in 3D, the
+    grid shows the middle axial slice, the unpaired distance compares axial slices).
 
     Args:
         val_data_loader: iterable of dict batches with ``ct_key`` and ``mri_key`` in [-1, 1], same order each time.
@@ -145,19 +163,21 @@ class CycleGANValidationHandler:
         cts, fakes, reals = [], [], []
         columns: list[list[torch.Tensor]] = [[], [], [], []]
         kept = 0
+        k = kind_of_network(g_a).slab  # a 2.5D model's items are slabs of 2k-1 slices (engines.slab)
         try:
             with torch.no_grad():
                 for batch in self.val_data_loader:
-                    real_a, real_b = prepare_cyclegan_batch(batch, device, ct_key=self.ct_key, mri_key=self.mri_key)
-                    fake_b = g_a(real_a).float()
+                    slab_a, slab_b = prepare_cyclegan_batch(batch, device, ct_key=self.ct_key, mri_key=self.mri_key)
+                    fake_slab = translate_slab(g_a, slab_a, k).float()
+                    real_a, real_b, fake_b = centre_slice(slab_a), centre_slice(slab_b), centre_slice(fake_slab)
                     cts.append(real_a.float().cpu())
                     fakes.append(fake_b.cpu())
                     reals.append(real_b.float().cpu())
                     if kept < self.num_samples:
                         take = min(self.num_samples - kept, real_a.shape[0])
-                        rec_a = g_b(fake_b[:take]).float()
+                        rec_a = translate_slab(g_b, fake_slab[:take], k).float()
                         for column, images in zip(columns, (real_a, fake_b, rec_a, real_b), strict=True):
-                            column.append(images[:take].float().cpu())
+                            column.append(axial_view(images[:take].float().cpu()))
                         kept += take
         finally:
             g_a.train(modes[0])
@@ -176,6 +196,7 @@ class CycleGANValidationHandler:
                 "val_mae_identity": identity["MAE"],
             }
         else:
-            metrics = {"val_swd": sliced_wasserstein_distance(torch.cat(fakes), torch.cat(reals))}
+            fake, real = axial_slices(torch.cat(fakes)), axial_slices(torch.cat(reals))
+            metrics = {"val_swd": sliced_wasserstein_distance(fake, real)}
         samples = [torch.cat(c) for c in columns] if kept else None
         return metrics, samples

@@ -61,12 +61,12 @@ def kind_of_state(state: Mapping[str, torch.Tensor]) -> ModelKind | None:
     return None if weight is None else ModelKind(weight.ndim - 2, int(weight.shape[1]))
 
 
-def kind_of_network(network: nn.Module) -> ModelKind:
-    """The kind of an instantiated generator (a module, or a TorchScript module with parameters)."""
-    weight = _first_conv(list(network.parameters()))
-    if weight is None:
-        raise ValueError(f"{type(network).__name__} has no convolution: not a medtranslate generator")
-    return ModelKind(weight.ndim - 2, int(weight.shape[1]))
+def kind_of_network(network: nn.Module | object) -> ModelKind:
+    """The kind of an instantiated generator (a module, or a TorchScript module with parameters); anything
+    without a convolution (an identity, a plain function) counts as 2D."""
+    parameters = network.parameters() if isinstance(network, nn.Module) else ()
+    weight = _first_conv(list(parameters))
+    return ModelKind() if weight is None else ModelKind(weight.ndim - 2, int(weight.shape[1]))
 
 
 def check_kind(path: object, state: Mapping[str, torch.Tensor], expected: ModelKind) -> None:

@@ -29,7 +29,7 @@ from medtranslate.transforms.utils import (
     check_finite,
     check_modality,
     eligible_slices,
-    extract_axial_slice,
+    extract_axial_slab,
     from_symmetric,
     head_mask,
     source_name,
@@ -381,6 +381,8 @@ class RandAxialSlice(Randomizable, Transform):
 
     Args:
         min_foreground: a slice is eligible when its foreground fraction is strictly greater than this.
+        slab: return that many adjacent slices centred on the drawn one as channels (2.5D training; see
+            :func:`~medtranslate.transforms.utils.extract_axial_slab`); 1: the slice.
 
     Raises:
         EmptyInputError: no slice is eligible.
@@ -388,8 +390,9 @@ class RandAxialSlice(Randomizable, Transform):
 
     backend: ClassVar[list[TransformBackends]] = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
-    def __init__(self, min_foreground: float = 0.05) -> None:
+    def __init__(self, min_foreground: float = 0.05, slab: int = 1) -> None:
         self.min_foreground = min_foreground
+        self.slab = slab
         self.index = 0
 
     def randomize(self, data: Sequence[int]) -> None:
@@ -409,7 +412,7 @@ class RandAxialSlice(Randomizable, Transform):
             return img
         if randomize:
             self.randomize(eligible_slices(img, mask, self.min_foreground))
-        return extract_axial_slice(img, self.index)
+        return extract_axial_slab(img, self.index, self.slab)
 
 
 class AxialSlices(Transform):
@@ -419,6 +422,7 @@ class AxialSlices(Transform):
 
     Args:
         min_foreground: a slice is kept when its foreground fraction is strictly greater than this.
+        slab: each kept slice with its neighbours as channels (see :class:`RandAxialSlice`); 1: the slice.
 
     Raises:
         EmptyInputError: no slice qualifies.
@@ -426,8 +430,9 @@ class AxialSlices(Transform):
 
     backend: ClassVar[list[TransformBackends]] = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
-    def __init__(self, min_foreground: float = 0.05) -> None:
+    def __init__(self, min_foreground: float = 0.05, slab: int = 1) -> None:
         self.min_foreground = min_foreground
+        self.slab = slab
 
     def indices(self, img: NdarrayOrTensor, mask: NdarrayOrTensor | None = None) -> list[int]:
         """
@@ -447,7 +452,7 @@ class AxialSlices(Transform):
         """
         if img.ndim == 3:
             return [img]
-        return [extract_axial_slice(img, k) for k in self.indices(img, mask)]
+        return [extract_axial_slab(img, k, self.slab) for k in self.indices(img, mask)]
 
 
 class ResizeLongestPad(InvertibleTransform):

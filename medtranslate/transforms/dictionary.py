@@ -30,7 +30,7 @@ from medtranslate.transforms.array import (
 )
 from medtranslate.transforms.head import HEAD_MARGIN, HeadCrop, locate_head
 from medtranslate.transforms.presets import DEFAULT_CT_WINDOW
-from medtranslate.transforms.utils import eligible_slices, extract_axial_slice, source_name
+from medtranslate.transforms.utils import eligible_slices, extract_axial_slab, extract_axial_slice, source_name
 
 __all__ = [
     "AxialOrientationd",
@@ -281,6 +281,7 @@ class RandAxialSliced(Randomizable, MapTransform):
         keys: keys of the volumes to slice.
         mask_keys: foreground masks, one per key (cut at the same index); ``None`` computes an Otsu head mask.
         min_foreground: a slice is eligible when its foreground fraction is strictly greater than this.
+        slab: adjacent slices around the drawn one as channels (2.5D); masks are cut at the centre slice.
         allow_missing_keys: don't raise exception if key is missing.
     """
 
@@ -291,11 +292,12 @@ class RandAxialSliced(Randomizable, MapTransform):
         keys: KeysCollection,
         mask_keys: KeysCollection | None = None,
         min_foreground: float = 0.05,
+        slab: int = 1,
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         self.mask_keys = None if mask_keys is None else default_mask_keys(self.keys, mask_keys)
-        self.slicers = {key: RandAxialSlice(min_foreground=min_foreground) for key in self.keys}
+        self.slicers = {key: RandAxialSlice(min_foreground=min_foreground, slab=slab) for key in self.keys}
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandAxialSliced:
         super().set_random_state(seed, state)
@@ -320,7 +322,7 @@ class RandAxialSliced(Randomizable, MapTransform):
         for key, mask_key in self.key_iterator(d, masks):
             d[key] = self.slicers[key](d[key], randomize=False)
             if mask_key is not None:
-                d[mask_key] = self.slicers[key](d[mask_key], randomize=False)
+                d[mask_key] = extract_axial_slice(d[mask_key], self.slicers[key].index)
         return d
 
 
@@ -334,6 +336,7 @@ class AxialSlicesd(MapTransform):
         keys: keys of the volumes to slice (same depth).
         mask_key: key of the mask that selects the slices; ``None`` computes an Otsu head mask of the first key.
         min_foreground: a slice is kept when its foreground fraction is strictly greater than this.
+        slab: each slice of ``keys`` with its neighbours as channels (2.5D); the mask is cut at the slice.
         allow_missing_keys: don't raise exception if key is missing.
 
     Raises:
@@ -348,11 +351,12 @@ class AxialSlicesd(MapTransform):
         keys: KeysCollection,
         mask_key: Hashable | None = None,
         min_foreground: float = 0.05,
+        slab: int = 1,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.mask_key = mask_key
-        self.slicer = AxialSlices(min_foreground=min_foreground)
+        self.slicer = AxialSlices(min_foreground=min_foreground, slab=slab)
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> list[dict[Hashable, NdarrayOrTensor]]:
         d = dict(data)
@@ -365,9 +369,17 @@ class AxialSlicesd(MapTransform):
                 raise DimensionError(
                     source_name(d[key]), f"depth {d[key].shape[-1]} differs from {key!r}'s {first.shape[-1]}"
                 )
-        sliced = [*present, *([self.mask_key] if self.mask_key in d else [])]
+        masks = [self.mask_key] if self.mask_key in d else []
         indices = self.slicer.indices(first, None if self.mask_key is None else d[self.mask_key])
-        return [{**d, **{key: extract_axial_slice(d[key], k) for key in sliced}} for k in indices]
+        slab = self.slicer.slab
+        return [
+            {
+                **d,
+                **{key: extract_axial_slab(d[key], k, slab) for key in present},
+                **{key: extract_axial_slice(d[key], k) for key in masks},
+            }
+            for k in indices
+        ]
 
 
 class ResizeLongestPadd(MapTransform, InvertibleTransform):

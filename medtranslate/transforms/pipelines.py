@@ -85,6 +85,7 @@ def _domain_transforms(
     mri_mode: str,
     lower: float,
     upper: float,
+    slab: int = 1,
 ) -> Compose:
     if image_size < 1 or load_size < image_size:
         raise ValueError(f"need 1 <= image_size <= load_size, got image_size={image_size}, load_size={load_size}")
@@ -101,9 +102,9 @@ def _domain_transforms(
         transforms += [HeadMaskd(keys, mask_keys), intensity]
     if volume is not False:
         if augment if random_slice is None else random_slice:
-            transforms.append(RandAxialSliced(keys, mask_keys, min_foreground=min_foreground))
+            transforms.append(RandAxialSliced(keys, mask_keys, min_foreground=min_foreground, slab=slab))
         else:
-            transforms.append(AxialSlicesd(keys, mask_key=mask_keys[0], min_foreground=min_foreground))
+            transforms.append(AxialSlicesd(keys, mask_key=mask_keys[0], min_foreground=min_foreground, slab=slab))
     if volume is not False or not isinstance(intensity, CTWindowd):
         transforms.append(DeleteItemsd(mask_keys))
     # the head crop of inference (SliceTranslator) too: same function, same tensor for the same slice
@@ -126,9 +127,11 @@ def ct_transforms(
     flip_prob: float = 0.5,
     affine_prob: float = 0.0,
     track_meta: bool = True,
+    slab: int = 1,
 ) -> Compose:
     """
-    Post-load pipeline for CT (domain A) → float32 ``(1, image_size, image_size)`` in [-1, 1].
+    Post-load pipeline for CT (domain A) → float32 ``(1, image_size, image_size)`` in [-1, 1] (``(slab, ...)``
+    with ``slab``).
 
     Args:
         keys: keys of the CT images (loaded channel-first, HU or 8/16-bit image CT).
@@ -145,6 +148,8 @@ def ct_transforms(
         flip_prob: probability of the horizontal flip.
         affine_prob: probability of the small random affine (±5°, ±5 %); 0 disables it.
         track_meta: keep ``MetaTensor`` outputs (``False``: plain tensors).
+        slab: volumes give that many adjacent axial slices (centred on the drawn one, end slices repeated) as the
+            channels of one sample, cropped to the head together (2.5D); 1: one slice.
     """
     return _domain_transforms(
         "CT",
@@ -162,6 +167,7 @@ def ct_transforms(
         mri_mode="percentile",
         lower=0.5,
         upper=99.5,
+        slab=slab,
     )
 
 
@@ -179,9 +185,11 @@ def mri_transforms(
     flip_prob: float = 0.5,
     affine_prob: float = 0.0,
     track_meta: bool = True,
+    slab: int = 1,
 ) -> Compose:
     """
-    Post-load pipeline for MRI (domain B) → float32 ``(1, image_size, image_size)`` in [-1, 1].
+    Post-load pipeline for MRI (domain B) → float32 ``(1, image_size, image_size)`` in [-1, 1] (``(slab, ...)``
+    with ``slab``).
 
     Args:
         keys: keys of the MRI images (loaded channel-first, raw intensities or 8/16-bit images).
@@ -198,6 +206,7 @@ def mri_transforms(
         flip_prob: probability of the horizontal flip.
         affine_prob: probability of the small random affine; 0 disables it.
         track_meta: keep ``MetaTensor`` outputs.
+        slab: adjacent axial slices per sample as channels (2.5D; see :func:`ct_transforms`).
     """
     return _domain_transforms(
         "MR",
@@ -215,4 +224,5 @@ def mri_transforms(
         mri_mode=mode,
         lower=lower,
         upper=upper,
+        slab=slab,
     )

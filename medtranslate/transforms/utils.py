@@ -21,6 +21,7 @@ __all__ = [
     "check_finite",
     "check_modality",
     "eligible_slices",
+    "extract_axial_slab",
     "extract_axial_slice",
     "foreground_slices",
     "from_symmetric",
@@ -292,3 +293,31 @@ def extract_axial_slice(img: NdarrayOrTensor, index: int) -> NdarrayOrTensor:
         out.meta["slice_index"] = int(index)
         return out
     return img[..., index].copy() if isinstance(img, np.ndarray) else img[..., index].clone()
+
+
+def extract_axial_slab(img: NdarrayOrTensor, index: int, slab: int = 1) -> NdarrayOrTensor:
+    """
+    The ``slab`` adjacent axial slices centred on ``index`` of a one-channel ``(1, X, Y, Z)`` volume as the channels
+    of ``(slab, X, Y)``; past the first or last slice the end slice repeats (the padding of 2.5D inference).
+
+    Metadata as for :func:`extract_axial_slice` of the centre slice; ``slab=1`` is that function.
+
+    Args:
+        img: channel-first one-channel volume.
+        index: the centre slice.
+        slab: odd number of slices.
+    """
+    if slab == 1:
+        return extract_axial_slice(img, index)
+    if slab % 2 == 0 or img.shape[0] != 1:
+        raise ValueError(f"a slab needs an odd number of slices and a one-channel volume, got {slab}, {img.shape}")
+    depth, half = img.shape[-1], slab // 2
+    indices = [min(max(i, 0), depth - 1) for i in range(index - half, index + half + 1)]
+    if isinstance(img, np.ndarray):
+        return np.stack([img[0, ..., i] for i in indices])
+    plain = img.as_tensor() if isinstance(img, MetaTensor) else img
+    data = torch.stack([plain[0, ..., i] for i in indices])
+    if isinstance(img, MetaTensor):
+        centre = extract_axial_slice(img, index)
+        return MetaTensor(data, affine=centre.affine, meta={k: v for k, v in centre.meta.items() if k != "affine"})
+    return data
