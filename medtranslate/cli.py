@@ -157,6 +157,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         uneven_slices="resample" if args.allow_uneven_slices else "refuse",
         model=f"{type(settings.network).__name__}, weights {settings.ckpt_path.name}",
         progress=_progress(),
+        spacing=settings.spacing,
     )
     for source, written in report.outputs.items():
         print(f"{source} -> {', '.join(str(p) for p in written)}")
@@ -242,13 +243,22 @@ def _model_settings(args: argparse.Namespace, **overrides: object) -> InferenceS
     from medtranslate.inference.bundle import read_inference_settings
 
     model = {"ckpt_path": args.ckpt, "device": args.device, "ngf": args.ngf, "n_blocks": args.n_blocks}
+    model["slab"] = args.slab
     return read_inference_settings(args.bundle_root, args.config, {**model, **overrides})
+
+
+#: ``--config`` of translate and evaluate.
+CONFIG_HELP = (
+    "inference config(s), merged in order (default: <bundle-root>/configs/inference.json); an override such as "
+    "configs/inference_2p5d.json or configs/inference_3d.json alone is merged over the bundle's inference.json"
+)
 
 
 def _architecture_arguments(parser: argparse.ArgumentParser) -> None:
     """``--ngf``/``--n-blocks``: the generator of weights trained with another recipe than the shipped model's."""
     parser.add_argument("--ngf", type=int, default=None, help="generator width of --ckpt (config's: the shipped 32)")
     parser.add_argument("--n-blocks", type=int, default=None, help="residual blocks of --ckpt (config's: 6)")
+    parser.add_argument("--slab", type=int, default=None, help="slices a 2.5D --ckpt sees (config's: 1, a 2D model)")
 
 
 def _mean(value: object) -> str:
@@ -307,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="bundle folder (default: the working folder if it is a bundle, else the one installed with medtranslate)",
     )
-    tr.add_argument("--config", default=None, help="inference config (default: <bundle-root>/configs/inference.json)")
+    tr.add_argument("--config", nargs="+", default=None, help=CONFIG_HELP)
     tr.add_argument("--window", default=None, help="CT window preset the model was trained with (config's)")
     tr.add_argument("--image-size", type=int, default=None, help="training slice size (config's)")
     _architecture_arguments(tr)
@@ -357,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="bundle folder (default: the working folder if it is a bundle, else the one installed with medtranslate)",
     )
-    ev.add_argument("--config", default=None, help="inference config (default: <bundle-root>/configs/inference.json)")
+    ev.add_argument("--config", nargs="+", default=None, help=CONFIG_HELP)
     ev.add_argument("--model-image-size", type=int, default=None, help="slice size the model was trained on")
     _architecture_arguments(ev)
     ev.add_argument("--image-size", type=int, default=None, help="evaluation slice size (default: the model's)")

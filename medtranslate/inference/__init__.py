@@ -1,8 +1,9 @@
 """Inference: bundle model files, slice-wise CT → MRI translation of volumes and slices, and exports.
 
 :func:`load_generator`/:func:`export_generator` handle the bundle's ``models/model.pt`` (a plain ``state_dict``
-of ``G_A``) and training checkpoints; :class:`SliceTranslator` runs the 2D generator over the axial slices of a
-volume; :func:`translate_path`/:func:`translate_many` load, preprocess as training does, translate and write
+of ``G_A``) and training checkpoints; :class:`SliceTranslator` runs a 2D or 2.5D generator over the axial slices
+of a volume and :func:`make_translator` picks it or the 3D sliding-window translator by the model's kind;
+:func:`translate_path`/:func:`translate_many` load, preprocess as training does, translate and write
 NIfTI, PNG, NIfTI-slice and DICOM exports; :class:`UncertaintyEstimator` and its calibration
 (:mod:`medtranslate.inference.uncertainty`) add a trust map beside them. The ``medtranslate translate`` command
 and the bundle's ``configs/inference.json`` both call these.
@@ -41,7 +42,7 @@ from medtranslate.inference.uncertainty import (
     load_uncertainty_calibration,
     uncalibrated_calibration,
 )
-from medtranslate.inference.volume import SliceTranslator, fit_size
+from medtranslate.inference.volume import SliceTranslator, fit_size, make_translator
 
 __all__ = [
     "DICOM_MAX",
@@ -66,6 +67,7 @@ __all__ = [
     "input_stem",
     "load_generator",
     "load_uncertainty_calibration",
+    "make_translator",
     "parse_exports",
     "parse_slices",
     "read_generator_state",

@@ -9,6 +9,7 @@ values override the config's before parsing, exactly like ``--key value`` overri
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,28 +32,32 @@ def default_bundle_root() -> Path:
 @dataclass
 class InferenceSettings:
     """What the bundle's inference config says: an un-loaded ``network`` and the values around it; the optional
-    ``reverse_ckpt_path`` (G_B, MRI → CT) and ``uncertainty_calibration`` serve the trust map."""
+    ``reverse_ckpt_path`` (G_B, MRI → CT) and ``uncertainty_calibration`` serve the trust map; ``spacing`` is a
+    3D model's voxel size in mm (``None`` for 2D and 2.5D models)."""
 
     network: torch.nn.Module
     ckpt_path: Path
     image_size: int
     window: Any
     device: torch.device
-    config_file: Path
+    config_file: list[Path]
     reverse_ckpt_path: Path | None = None
     uncertainty_calibration: Path | None = None
+    spacing: float | None = None
 
 
 def read_inference_settings(
     bundle_root: str | os.PathLike | None = None,
-    config_file: str | os.PathLike | None = None,
+    config_file: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> InferenceSettings:
     """Parse the inference config and build its ``network_def``.
 
     Args:
         bundle_root: the bundle folder; default :func:`default_bundle_root`. Set as the config's ``bundle_root``.
-        config_file: the config to read; default ``<bundle_root>/configs/inference.json``.
+        config_file: the config to read, or several merged in order as ``monai.bundle run --config_file`` does;
+            default ``<bundle_root>/configs/inference.json``. When the first has no ``network_def`` it is an
+            override (e.g. ``configs/inference_3d.json``) and is merged over the bundle's ``inference.json``.
         overrides: config ids → values set before parsing (``None`` values are ignored), e.g.
             ``{"ckpt_path": "run/checkpoint_100.pt", "image_size": 128}``.
 
@@ -60,14 +65,24 @@ def read_inference_settings(
         ConfigError: the config is missing or one of its items cannot be built.
     """
     root = Path(bundle_root) if bundle_root is not None else default_bundle_root()
-    config = Path(config_file) if config_file is not None else root / "configs" / "inference.json"
-    if not config.is_file():
-        raise ConfigError(config, "no inference config here; pass --bundle-root or --config")
+    base = root / "configs" / "inference.json"
+    if config_file is None:
+        configs = [base]
+    elif isinstance(config_file, (str, os.PathLike)):
+        configs = [Path(config_file)]
+    else:
+        configs = [Path(c) for c in config_file]
+    for path in configs:
+        if not path.is_file():
+            raise ConfigError(path, "no inference config here; pass --bundle-root or --config")
     parser = ConfigParser()
     try:
-        parser.read_config(str(config))
+        if "network_def" not in ConfigParser.load_config_files([str(configs[0])]):
+            configs = [base, *configs]
+        parser.read_config([str(c) for c in configs])
     except ValueError as e:
-        raise ConfigError(config, f"not a readable config ({str(e).splitlines()[0]})") from e
+        raise ConfigError(configs[-1], f"not a readable config ({str(e).splitlines()[0]})") from e
+    config = configs[-1]
     parser["bundle_root"] = str(root)
     for key, value in (overrides or {}).items():
         if value is not None:
@@ -88,6 +103,7 @@ def read_inference_settings(
         key: Path(parser.get_parsed_content(key)) if parser.get(key) else None
         for key in ("reverse_ckpt_path", "uncertainty_calibration")
     }
+    spacing = parser.get_parsed_content("spacing") if parser.get("spacing") else None
     if not isinstance(values["network_def"], torch.nn.Module):
         raise ConfigError(config, f"network_def must build a torch module, got {type(values['network_def']).__name__}")
     return InferenceSettings(
@@ -96,6 +112,7 @@ def read_inference_settings(
         image_size=int(values["image_size"]),
         window=values["window"],
         device=torch.device(values["device"]),
-        config_file=config,
+        config_file=configs,
+        spacing=None if spacing is None else float(spacing),
         **optional,
     )

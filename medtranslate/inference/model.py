@@ -22,6 +22,7 @@ import torch
 
 from medtranslate.errors import CheckpointError
 from medtranslate.io.atomic import atomic_write_bytes
+from medtranslate.networks.kind import check_kind, kind_of_network
 
 __all__ = ["describe_generator_weights", "export_generator", "load_generator", "read_generator_state"]
 
@@ -159,6 +160,7 @@ def load_generator(
             "G_A with medtranslate.inference.export_generator, or pass --ckpt_path/--ckpt PATH",
         )
     state = read_generator_state(path, key=key)
+    check_kind(path, state, kind_of_network(network))
     _check_architecture(path, network, state)
     network.load_state_dict(state)
     if device is not None:

@@ -71,7 +71,7 @@ from medtranslate.errors import (
     find_user_error,
 )
 from medtranslate.inference.uncertainty import UNCERTAINTY_SUFFIX, UncertaintySettings
-from medtranslate.inference.volume import SliceTranslator
+from medtranslate.inference.volume import SliceTranslator, make_translator
 from medtranslate.io import (
     DicomSource,
     LoadMedicalImage,
@@ -359,6 +359,7 @@ def translate_path(
     uncertainty: UncertaintySettings | None = None,
     uneven_slices: str = "refuse",
     model: str | None = None,
+    spacing: float | None = None,
 ) -> list[Path]:
     """Translate one CT file or DICOM series and write the requested exports (see the module docstring).
 
@@ -374,7 +375,7 @@ def translate_path(
         output_dir: folder receiving the outputs (created when missing).
         network: the CT → MRI generator (``G_A``) in eval mode, mapping [-1, 1] slices to [-1, 1].
         window: the CT window the model was trained with.
-        image_size: the side of the training slices.
+        image_size: the side of the training slices (2D, 2.5D models) or patches (3D models).
         export: names from :data:`EXPORTS`, as a sequence or ``"nifti,png"``.
         slices: axial slices to translate (:func:`parse_slices`); ``None`` for all.
         bit_depth: 8 or 16 for the PNG export.
@@ -396,6 +397,7 @@ def translate_path(
             position, the NIfTI exports are resampled onto an even grid of the median step, with one warning.
         model: what made the images, for the DICOM ``DerivationDescription`` (e.g. the bundle name, version and
             weights file); default the network's class name.
+        spacing: a 3D model's isotropic voxel size in mm (see :func:`~medtranslate.inference.make_translator`).
 
     Returns:
         the written files and folders: the synthetic MRI's in :data:`EXPORTS` order, then the map's.
@@ -424,7 +426,9 @@ def translate_path(
             check_output_path(target[name], overwrite=overwrite, protect=guarded, is_file=is_file)
     if translator is None:
         network = network.to(device) if device is not None else network
-        translator = SliceTranslator(network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp)
+        translator = make_translator(
+            network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp, spacing=spacing
+        )
     result = translate_image(image, translator, window=window, slices=slices, uncertainty=uncertainty)
     stem = input_stem(source)
     images = [
@@ -627,6 +631,7 @@ def translate_many(
     amp: bool | None = None,
     raise_on_failure: bool = False,
     progress: bool = False,
+    spacing: float | None = None,
     **options,
 ) -> TranslationReport:
     """Translate every input (files, DICOM folders, folders of images; see :func:`find_inputs`) into ``output_dir``.
@@ -648,6 +653,7 @@ def translate_many(
             ``run`` uses it so that ``python -m monai.bundle run`` exits non-zero).
         progress: show progress bars on stderr (tqdm): one over the inputs, one over each input's chunks of
             slices. Failures are in the report (and logged at INFO), for the caller to print once.
+        spacing: a 3D model's isotropic voxel size in mm (see :func:`~medtranslate.inference.make_translator`).
         options: passed to :func:`translate_path` (``window``, ``export``, ``slices``, ``bit_depth``,
             ``overwrite``, ``copy_patient_tags``, ``uncertainty``).
 
@@ -664,8 +670,14 @@ def translate_many(
     check_output_folder(output_dir)  # a file in the way or a read-only folder: one error, not one per input
     paths = find_inputs(inputs)
     network = network.to(device) if device is not None else network
-    translator = SliceTranslator(
-        network, image_size=image_size, sw_batch_size=batch_size, device=device, amp=amp, progress=progress
+    translator = make_translator(
+        network,
+        image_size=image_size,
+        sw_batch_size=batch_size,
+        device=device,
+        amp=amp,
+        progress=progress,
+        spacing=spacing,
     )
     report = TranslationReport()
     claimed: dict[str, Path] = {}

@@ -30,6 +30,7 @@ import io
 import math
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,7 @@ from tqdm.auto import tqdm
 
 from medtranslate.compiling import CompiledOrEager
 from medtranslate.errors import ConfigError, DimensionError
+from medtranslate.networks.kind import kind_of_network
 from medtranslate.precision import autocast_dtype
 from medtranslate.transforms.head import HeadBox, crop_head, resize_slices, uncrop_head
 
@@ -53,6 +55,7 @@ __all__ = [
     "SliceTranslator",
     "default_compile_min_slices",
     "fit_size",
+    "make_translator",
 ]
 
 #: ``backend`` values of :class:`SliceTranslator`.
@@ -74,6 +77,7 @@ def default_compile_min_slices(network: torch.nn.Module | Callable, image_size: 
         return COMPILE_MIN_SLICES
     work = parameters / _PAPER_PARAMETERS * (image_size / 256) ** 2
     return max(1, round(COMPILE_MIN_SLICES / work))
+
 
 #: How far mixed-precision output may be from float32 on [-1, 1]: mean and max absolute difference over the whole
 #: image, asserted for a tiny random generator (``tests/inference/test_fast_paths.py``) and for the shipped model
@@ -131,8 +135,12 @@ class OnnxRuntimeNetwork:
 class SliceTranslator:
     """Apply a 2D image-to-image network to every axial slice of a volume (or to one 2D slice).
 
+    A 2.5D network (``k`` input channels, :mod:`medtranslate.networks.kind`) sees each slice with its ``k // 2``
+    neighbours on both sides as channels, the end slices repeated past the first and last (as in training), and
+    predicts that slice; each slab is cropped to its head together. A 2D input is its own slab.
+
     Args:
-        network: maps (B, 1, S, S) in [-1, 1] to (B, 1, S, S) in [-1, 1] (``G_A`` for CT → MRI).
+        network: maps (B, k, S, S) in [-1, 1] to (B, 1, S, S) in [-1, 1] (``G_A`` for CT → MRI; ``k = 1`` for 2D).
         image_size: the side S the network was trained on.
         sw_batch_size: slices per forward pass.
         chunk_slices: axial slices resized and translated at a time (bounds the working memory).
@@ -178,6 +186,8 @@ class SliceTranslator:
         compile_min_slices: int | None = None,
     ) -> None:
         self.network = network
+        #: adjacent slices the network sees (1: a 2D model)
+        self.slab = kind_of_network(network).slab
         self.head_crop = head_crop
         self.image_size = image_size
         self.sw_batch_size = sw_batch_size
@@ -218,7 +228,8 @@ class SliceTranslator:
         if backend == "compile":
             self._compile()
         elif backend == "onnxruntime":
-            self._forward = OnnxRuntimeNetwork(network, torch.zeros(sw_batch_size, 1, image_size, image_size))
+            example = torch.zeros(sw_batch_size, self.slab, image_size, image_size)
+            self._forward = OnnxRuntimeNetwork(network, example)
         self.inferer = SliceInferer(
             roi_size=(image_size, image_size), sw_batch_size=sw_batch_size, spatial_dim=2, progress=False
         )
@@ -243,9 +254,9 @@ class SliceTranslator:
         self._forward = self._compiled
 
     def _to_model(self, chunk: torch.Tensor) -> tuple[torch.Tensor, list[tuple[HeadBox, object]] | tuple[int, int]]:
-        """(1, X, Y, z) → (1, 1, S, S, z): each slice cropped to its head and resized (or, without ``head_crop``,
-        the whole slice resized keeping the aspect ratio and padded with background), and how to undo it."""
-        slices = chunk.permute(3, 0, 1, 2)  # (z, 1, X, Y)
+        """(k, X, Y, z) slabs → (1, k, S, S, z): each cropped to its head and resized (or, without ``head_crop``,
+        the whole slab resized keeping the aspect ratio and padded with background), and how to undo it."""
+        slices = chunk.permute(3, 0, 1, 2)  # (z, k, X, Y)
         if self.head_crop:
             crops, heads = [], []
             for s in slices:
@@ -303,12 +314,65 @@ class SliceTranslator:
             self._compile()
         result = torch.empty(volume.shape, dtype=torch.float32)
         starts = range(0, depth, self.chunk_slices)
+        half = self.slab // 2
         for start in tqdm(starts, total=math.ceil(depth / self.chunk_slices), disable=not self.progress, unit="chunk"):
-            chunk = volume[..., start : start + self.chunk_slices].to(self.device, torch.float32)
-            model_in, undo = self._to_model(chunk)
+            centres = torch.arange(start, min(start + self.chunk_slices, depth))
+            # (k, X, Y, z): slice z and its neighbours, the end slices repeated (k = 1: the chunk itself)
+            chunk = torch.stack([volume[0][..., (centres + d).clamp(0, depth - 1)] for d in range(-half, half + 1)])
+            model_in, undo = self._to_model(chunk.to(self.device, torch.float32))
             out = self.inferer(model_in, self._run)
-            result[..., start : start + chunk.shape[-1]] = self._from_model(out, undo, shape).cpu()
+            result[..., start : start + len(centres)] = self._from_model(out, undo, shape).cpu()
         result = result[..., 0] if squeeze else result
         if isinstance(image, MetaTensor):
             result = MetaTensor(result, meta=dict(image.meta), applied_operations=list(image.applied_operations))
         return result
+
+
+def make_translator(
+    network: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    image_size: int = 256,
+    sw_batch_size: int = 8,
+    device: torch.device | str | None = None,
+    amp: bool | None = None,
+    progress: bool = False,
+    spacing: float | None = None,
+    **options: Any,
+) -> Any:
+    """The translator for ``network``'s kind (:mod:`medtranslate.networks.kind`): a :class:`SliceTranslator` for 2D
+    and 2.5D models, a :class:`~medtranslate.inference.sliding.VolumeTranslator` (sliding 3D patches with Gaussian
+    blending) for 3D ones. Both map a windowed ``(1, X, Y, Z)`` CT on [-1, 1] to the synthetic MRI on its grid.
+
+    Args:
+        network: the generator (``G_A``).
+        image_size: the side of the training slices (2D, 2.5D) or patches (3D).
+        sw_batch_size: slices or patches per forward pass.
+        device: where the network runs; default the network's device.
+        amp: mixed precision (see :class:`SliceTranslator`).
+        progress: show a progress bar.
+        spacing: a 3D model's isotropic voxel size in mm (the training resampling); ``None``: the translator's
+            default. Not used by 2D and 2.5D models, which see each slice at the training slice size.
+        options: further arguments of the chosen translator (e.g. ``backend``, ``head_crop`` for slices).
+    """
+    if kind_of_network(network).spatial_dims == 3:
+        from medtranslate.inference.sliding import VolumeTranslator  # here: sliding imports this module
+
+        extra = {} if spacing is None else {"spacing": spacing}
+        return VolumeTranslator(
+            network,
+            patch_size=image_size,
+            sw_batch_size=sw_batch_size,
+            device=device,
+            amp=amp,
+            progress=progress,
+            **extra,
+            **options,
+        )
+    return SliceTranslator(
+        network,
+        image_size=image_size,
+        sw_batch_size=sw_batch_size,
+        device=device,
+        amp=amp,
+        progress=progress,
+        **options,
+    )

@@ -1,7 +1,8 @@
 """The objects behind the bundle's ``configs/inference.json``, as MONAI's standard inference workflow properties.
 
 ``dataset`` holds one item ``{"image": path}`` per CT input under ``dataset_dir`` (:func:`input_datalist`);
-``inferer`` is the :class:`~monai.inferers.SliceInferer` that runs ``network`` over batches of axial slices;
+``inferer`` is the :class:`~monai.inferers.SliceInferer` that runs ``network`` over batches of axial slices (2D
+and 2.5D models; a :class:`~monai.inferers.SlidingWindowInferer` over 3D patches for 3D models);
 ``evaluator`` is a MONAI engine (:class:`TranslationEvaluator`) whose every iteration translates and exports one
 input with :func:`~medtranslate.inference.translate_path`, the function behind ``medtranslate translate``, so the
 bundle and the CLI share one implementation. Loading, the CT window and the exports happen inside that function
@@ -18,11 +19,11 @@ from typing import Any
 
 import torch
 from monai.engines import Evaluator
-from monai.inferers import SliceInferer
+from monai.inferers import Inferer
 
 from medtranslate.errors import InputError, find_user_error
 from medtranslate.inference.translate import TranslationReport, find_inputs, translate_path
-from medtranslate.inference.volume import SliceTranslator
+from medtranslate.inference.volume import make_translator
 
 __all__ = ["TranslationEvaluator", "input_datalist"]
 
@@ -44,13 +45,14 @@ class TranslationEvaluator(Evaluator):
         device: where the network runs.
         val_data_loader: batches of one ``{"image": path}`` item (``monai.data.utils.no_collation``).
         network: the CT → MRI generator (``G_A``), loaded, in eval mode.
-        inferer: the slice inferer; its ``roi_size`` is the training slice size and ``sw_batch_size`` the slices
-            per forward pass.
+        inferer: the slice inferer (2D, 2.5D) or sliding-window inferer (3D); its ``roi_size`` is the training
+            slice or patch size and ``sw_batch_size`` the slices or patches per forward pass.
         output_dir: folder receiving every output.
         amp: mixed precision (see :class:`~medtranslate.inference.SliceTranslator`).
         val_handlers: Ignite/MONAI handlers attached to this engine (e.g. a progress bar).
         raise_on_failure: after the run, raise an :class:`InputError` listing the inputs that failed, so that
             ``python -m monai.bundle run`` exits non-zero.
+        spacing: a 3D model's isotropic voxel size in mm (:func:`~medtranslate.inference.make_translator`).
         options: passed to :func:`~medtranslate.inference.translate_path` (``window``, ``export``, ``slices``,
             ``bit_depth``, ``overwrite``, ``copy_patient_tags``).
 
@@ -63,17 +65,23 @@ class TranslationEvaluator(Evaluator):
         device: torch.device | str,
         val_data_loader: Iterable,
         network: torch.nn.Module,
-        inferer: SliceInferer,
+        inferer: Inferer,
         output_dir: str | os.PathLike,
         amp: bool | None = None,
         val_handlers: Sequence | None = None,
         raise_on_failure: bool = True,
+        spacing: float | None = None,
         **options: Any,
     ) -> None:
         super().__init__(device=device, val_data_loader=val_data_loader, val_handlers=val_handlers, decollate=False)
         side = int(inferer.roi_size[0])
-        self.translator = SliceTranslator(
-            network.to(device), image_size=side, sw_batch_size=inferer.sw_batch_size, device=device, amp=amp
+        self.translator = make_translator(
+            network.to(device),
+            image_size=side,
+            sw_batch_size=inferer.sw_batch_size,
+            device=device,
+            amp=amp,
+            spacing=spacing,
         )
         self.translator.inferer = inferer
         self.output_dir = Path(output_dir)

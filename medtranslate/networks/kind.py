@@ -78,9 +78,10 @@ def check_kind(path: object, state: Mapping[str, torch.Tensor], expected: ModelK
     found = kind_of_state(state)
     if found is None or found == expected:
         return
-    config = {"2d": "inference.json", "2.5d": "inference_2p5d.json", "3d": "inference_3d.json"}[found.name]
-    raise CheckpointError(
-        path,
-        f"is {found.describe()}, but this network is {expected.describe()} "
-        f"(bundle: add configs/{config} to --config_file; medtranslate: --config <bundle>/configs/{config})",
-    )
+    if found.name == "2d":
+        hint = "use the bundle's configs/inference.json"
+    else:
+        config = {"2.5d": "inference_2p5d.json", "3d": "inference_3d.json"}[found.name]
+        hint = f"bundle: add configs/{config} to --config_file; medtranslate: --config <bundle>/configs/{config}"
+        hint += f" with --slab {found.slab}" if found.name == "2.5d" else ""
+    raise CheckpointError(path, f"is {found.describe()}, but this network is {expected.describe()} ({hint})")
