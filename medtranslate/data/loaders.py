@@ -7,6 +7,7 @@ phantom, generated once (seeded, deterministic) into ``phantom_dir``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from monai.data import Dataset
-from monai.transforms import Compose, DeleteItemsd, EnsureTyped
+from monai.transforms import Compose, DeleteItemsd, EnsureTyped, SpatialPadd
 
 from medtranslate.data.datalist import load_datalist, paired_datalist
 from medtranslate.data.dataset import UnpairedDataset
@@ -31,6 +32,7 @@ from medtranslate.transforms import (
     MRINormalized,
     ct_transforms,
     mri_transforms,
+    volume_transforms,
 )
 from medtranslate.transforms.presets import DEFAULT_CT_WINDOW
 
@@ -41,7 +43,9 @@ __all__ = [
     "require_volumes",
     "resolve_dataset",
     "train_dataset",
+    "train_patch_dataset",
     "validation_dataset",
+    "validation_volume_dataset",
 ]
 
 #: file suffixes of 2D slice images, which 2.5D and 3D training cannot use.
@@ -230,3 +234,94 @@ def validation_dataset(
         a, b = a[len(a) // 2] if isinstance(a, list) else a, b[len(b) // 2] if isinstance(b, list) else b
         items.append({"ct": a["ct"], "mri": b["mri"]})
     return Dataset(items), False
+
+
+def train_patch_dataset(
+    dataset_dir: str | Path,
+    patch_size: int = 32,
+    spacing: float = 2.0,
+    window: str | Sequence[float] = DEFAULT_CT_WINDOW,
+    flip_prob: float = 0.5,
+    cache_rate: float = 1.0,
+    length: str | int = "max",
+    seed: int = 0,
+    manifest: str | Path | None = None,
+    contrast: str | None = None,
+) -> UnpairedDataset:
+    """The unpaired training set of a 3D model: random ``(1, P, P, P)`` head patches of CT and MRI volumes
+    resampled to ``spacing`` mm (:func:`~medtranslate.transforms.volume_transforms`), each domain drawn
+    independently; the resampled volumes are cached (``cache_rate``).
+
+    Args: see :func:`train_dataset`; ``patch_size``: the patch side in voxels, ``spacing``: the isotropic voxel
+        size in mm.
+
+    Raises:
+        InputError: the dataset holds 2D slices.
+    """
+    lists = {
+        domain: [{"image": item["image"]} for item in items]
+        for domain, items in _datalist(dataset_dir, manifest, "training", contrast).items()
+    }
+    require_volumes(dataset_dir, [item["image"] for items in lists.values() for item in items], "3D training")
+    common = {"patch_size": patch_size, "spacing": spacing, "flip_prob": flip_prob}
+    ct = Compose([LoadMedicalImaged("ct"), *volume_transforms("ct", "CT", window=window, **common).transforms])
+    mri = Compose([LoadMedicalImaged("mri"), *volume_transforms("mri", "MR", **common).transforms])
+    return UnpairedDataset(lists["ct"], lists["mri"], ct, mri, length=length, seed=seed, cache_rate=cache_rate)
+
+
+def validation_volume_dataset(
+    dataset_dir: str | Path,
+    spacing: float = 2.0,
+    window: str | Sequence[float] = DEFAULT_CT_WINDOW,
+    max_cases: int = 4,
+    manifest: str | Path | None = None,
+    contrast: str | None = None,
+) -> tuple[Dataset, bool]:
+    """The fixed validation set of a 3D model and whether it is paired: registered CT/MRI volumes (the phantom's
+    ``paired/``) resampled to ``spacing`` mm and cropped together to the CT's head, or else up to ``max_cases``
+    unpaired CT and MRI volumes of the validation (or test) split, all padded with background to one shape (so
+    that the validation handler can stack them).
+
+    Raises:
+        InputError: the dataset holds 2D slices; EmptyInputError: nothing to validate on.
+    """
+    pairs = []
+    with contextlib.suppress(EmptyInputError):  # no registered pairs in this layout: unpaired volumes
+        pairs = paired_datalist(dataset_dir)
+    if pairs:
+        require_volumes(dataset_dir, [p[k] for p in pairs for k in ("ct", "mri")], "3D validation")
+        load = Compose(
+            [
+                LoadMedicalImaged(("ct", "mri")),
+                volume_transforms(("ct", "mri"), ("CT", "MR"), patch_size=None, spacing=spacing, window=window),
+            ]
+        )
+        items = [load({"ct": p["ct"], "mri": p["mri"]}) for p in _evenly(list(pairs), max_cases)]
+        return Dataset(_common_shape(items)), True
+    lists = None
+    for split in ("validation", "test"):
+        try:
+            lists = _datalist(dataset_dir, manifest, split, contrast)
+        except EmptyInputError:
+            continue
+        if lists["ct"] and lists["mri"]:
+            break
+    if not lists or not lists["ct"] or not lists["mri"]:
+        raise EmptyInputError(dataset_dir, "no validation or test CT and MRI to validate on")
+    images = [item["image"] for items in lists.values() for item in items]
+    require_volumes(dataset_dir, images, "3D validation")
+    ct = Compose([LoadMedicalImaged("ct"), volume_transforms("ct", "CT", None, spacing, window)])
+    mri = Compose([LoadMedicalImaged("mri"), volume_transforms("mri", "MR", None, spacing)])
+    n = min(max_cases, len(lists["ct"]), len(lists["mri"]))
+    items = [
+        {"ct": ct({"ct": c["image"]})["ct"], "mri": mri({"mri": m["image"]})["mri"]}
+        for c, m in zip(_evenly(lists["ct"], n), _evenly(lists["mri"], n), strict=True)
+    ]
+    return Dataset(_common_shape(items)), False
+
+
+def _common_shape(items: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """The volumes of ``items`` padded (centred, background -1) to their largest shape."""
+    shape = tuple(max(int(item[key].shape[d]) for item in items for key in ("ct", "mri")) for d in (1, 2, 3))
+    pad = SpatialPadd(("ct", "mri"), spatial_size=shape, mode="constant", value=-1.0)
+    return [pad(item) for item in items]

@@ -43,7 +43,13 @@ from medtranslate.transforms.head import (
     resize_slices,
     uncrop_head,
 )
-from medtranslate.transforms.pipelines import MODALITIES, ct_transforms, intensity_transform, mri_transforms
+from medtranslate.transforms.pipelines import (
+    MODALITIES,
+    ct_transforms,
+    intensity_transform,
+    mri_transforms,
+    volume_transforms,
+)
 from medtranslate.transforms.presets import CT_WINDOW_PRESETS, DEFAULT_CT_WINDOW, resolve_window
 from medtranslate.transforms.utils import (
     DISPLAY_RANGES,
@@ -115,5 +121,6 @@ __all__ = [
     "to_display_range",
     "to_symmetric",
     "uncrop_head",
+    "volume_transforms",
     "window_to_hu",
 ]

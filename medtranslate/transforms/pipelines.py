@@ -6,6 +6,9 @@ axial slice sampling (volumes) → crop to the head (headrest, table, text blank
 (:mod:`medtranslate.transforms.head`, as at inference) → CycleGAN augmentation (training) →
 float32. Everything before the first random transform is deterministic, so ``CacheDataset`` caches it.
 Output: float32 ``(1, image_size, image_size)`` in [-1, 1].
+
+3D models (:func:`volume_transforms`): the same grey channel, RAS orientation and intensity, then isotropic
+resampling (MONAI ``Spacing``), a crop to the head's bounding box and, for training, random patches.
 """
 
 from __future__ import annotations
@@ -14,7 +17,20 @@ from collections.abc import Hashable, Sequence
 
 import torch
 from monai.config import KeysCollection
-from monai.transforms import Compose, DeleteItemsd, EnsureTyped, MapTransform
+from monai.transforms import (
+    Compose,
+    CropForegroundd,
+    DeleteItemsd,
+    DivisiblePadd,
+    EnsureTyped,
+    Lambdad,
+    MapTransform,
+    RandFlipd,
+    RandSpatialCropd,
+    Spacing,
+    SpatialPadd,
+)
+from monai.utils import ensure_tuple
 
 from medtranslate.errors import InputError
 from medtranslate.transforms.dictionary import (
@@ -29,9 +45,10 @@ from medtranslate.transforms.dictionary import (
     RandCycleGANAugmentd,
     default_mask_keys,
 )
+from medtranslate.transforms.head import HEAD_LEVEL
 from medtranslate.transforms.presets import DEFAULT_CT_WINDOW
 
-__all__ = ["MODALITIES", "ct_transforms", "intensity_transform", "mri_transforms"]
+__all__ = ["MODALITIES", "ct_transforms", "intensity_transform", "mri_transforms", "volume_transforms"]
 
 #: Accepted modality names → canonical DICOM modality.
 MODALITIES: dict[str, str] = {"CT": "CT", "MR": "MR", "MRI": "MR"}
@@ -226,3 +243,65 @@ def mri_transforms(
         upper=upper,
         slab=slab,
     )
+
+
+def _is_head(x: torch.Tensor) -> torch.Tensor:
+    return x > HEAD_LEVEL
+
+
+def volume_transforms(
+    keys: KeysCollection,
+    modalities: str | Sequence[str],
+    patch_size: int | None = 32,
+    spacing: float = 2.0,
+    window: str | Sequence[float] = DEFAULT_CT_WINDOW,
+    flip_prob: float = 0.5,
+    track_meta: bool = False,
+) -> Compose:
+    """
+    Post-load pipeline of a 3D model: ``(1, X, Y, Z)`` volumes → float32 patches ``(1, P, P, P)`` in [-1, 1] (or,
+    with ``patch_size=None``, the whole head padded to a multiple of 4 voxels, for validation).
+
+    Per key: grey channel, RAS, the intensity of :func:`intensity_transform` (the CT window; MRI percentiles in its
+    head mask). Then all keys together: resampled to ``spacing`` mm isotropic (trilinear), cropped to the head's
+    bounding box (voxels above :data:`HEAD_LEVEL` of the first key, so a registered pair stays aligned), padded
+    with background to at least one patch, one random patch and a random left-right flip. Everything before the
+    patch is deterministic (cached by ``CacheDataset``).
+
+    Args:
+        keys: keys of the volumes.
+        modalities: ``"CT"`` or ``"MR"`` for every key, or one per key.
+        patch_size: side of the random cubic patches; ``None``: no patch, no flip.
+        spacing: voxel size in mm after resampling.
+        window: CT window preset or ``(level, width)`` in HU.
+        flip_prob: probability of the left-right flip of a patch.
+        track_meta: keep ``MetaTensor`` outputs.
+    """
+    keys = ensure_tuple(keys)
+    modalities = (modalities,) * len(keys) if isinstance(modalities, str) else tuple(modalities)
+    transforms: list = [EnsureGrayscaled(keys, spatial_dims=3), AxialOrientationd(keys, axcodes="RAS")]
+    for key, modality in zip(keys, modalities, strict=True):
+        mask_key = f"{key}_mask"
+        intensity = intensity_transform(modality, key, mask_key, window, "percentile", 0.5, 99.5)
+        if isinstance(intensity, CTWindowd):
+            transforms.append(intensity)
+        else:
+            transforms += [HeadMaskd(key, mask_key), intensity, DeleteItemsd(mask_key)]
+    transforms += [
+        # the array transform: Spacingd would update every "<key>_*" entry of a NIfTI item as if it were a meta
+        # dict, and UnpairedDataset items carry "<key>_path" strings
+        Lambdad(keys, Spacing(pixdim=(spacing,) * 3, mode="bilinear", padding_mode="border")),
+        CropForegroundd(
+            keys, keys[0], _is_head, margin=2, allow_smaller=True, start_coord_key=None, end_coord_key=None
+        ),
+    ]
+    if patch_size is None:
+        transforms.append(DivisiblePadd(keys, k=4, mode="constant", value=-1.0))
+    else:
+        transforms += [
+            SpatialPadd(keys, spatial_size=(patch_size,) * 3, mode="constant", value=-1.0),
+            RandSpatialCropd(keys, roi_size=(patch_size,) * 3, random_size=False),
+            RandFlipd(keys, prob=flip_prob, spatial_axis=0),
+        ]
+    transforms.append(EnsureTyped(keys, data_type="tensor", dtype=torch.float32, track_meta=track_meta))
+    return Compose(transforms)
