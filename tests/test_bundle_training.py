@@ -144,3 +144,29 @@ def test_2p5d_training_refuses_a_dataset_of_slices(tmp_path: Path) -> None:
     error = find_user_error(info.value)
     assert isinstance(error, InputError) and str(root) in str(error)
     assert "2.5D training needs CT and MRI volumes" in str(error) and "2D slices (e.g. x.png)" in str(error)
+
+
+def test_3d_training_leaves_checkpoint_logs_grid_and_loss_plot(tiny_phantom: Path, tmp_path: Path) -> None:
+    """``train.json`` + ``train_3d.json``: 3D generators and PatchGANs on 32³ patches, validated on volumes."""
+    from medtranslate.networks.kind import ModelKind, kind_of_state
+
+    out = tmp_path / "run_3d"
+    run(
+        "training",
+        config_file=[TRAIN_CONFIG, TRAIN_CONFIG.replace("train.json", "train_3d.json")],
+        output_dir=str(out),
+        dataset_dir=str(tiny_phantom),
+        samples_per_epoch=2,
+        epochs=1,
+        epochs_decay=0,
+        val_interval=1,
+        **{**TINY, "spacing": 1.0},  # 24 slices: enough for the 11-voxel SSIM window
+    )
+    (checkpoint,) = sorted((out / "checkpoints").glob("checkpoint_*.pt"))
+    saved = torch.load(checkpoint, weights_only=True)
+    assert kind_of_state(saved["g_a"]) == ModelKind(3, 1)
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert (out / "samples" / "epoch_001.png").stat().st_size > 0
+    assert (out / "loss_curves.png").stat().st_size > 0
+    history = json.loads((out / "losses.json").read_text())
+    assert history["iterations"] == 1
