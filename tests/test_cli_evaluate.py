@@ -68,3 +68,13 @@ def test_wrong_architecture_is_one_line(paired_phantom: Path, tmp_path: Path, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "small.pt" in err[0]
     assert not (tmp_path / "report").exists()
+
+
+def test_volume_section_runs_on_volume_pairs_unless_skipped(paired_phantom: Path, tmp_path: Path, capsys) -> None:
+    argv = _args(tmp_path / "a", paired_phantom, "--ckpt", str(tmp_path / "absent.pt"), "--cnn-iterations", "0")
+    assert main(argv) == 0
+    assert "through_plane_consistency" in capsys.readouterr().out
+    assert "volume" in json.loads((tmp_path / "a" / "report.json").read_text())
+    argv = _args(tmp_path / "b", paired_phantom, "--ckpt", str(tmp_path / "absent.pt"), "--no-volumes")
+    assert main(argv) == 0
+    assert "volume" not in json.loads((tmp_path / "b" / "report.json").read_text())

@@ -14,7 +14,7 @@ from medtranslate.metrics.unpaired import (
     laplacian_pyramid,
     sliced_wasserstein_distance,
 )
-from medtranslate.metrics.volume import slice_flicker, through_plane_consistency
+from medtranslate.metrics.volume import slice_flicker, through_plane_consistency, volume_metrics
 
 __all__ = [
     "MS_SSIM_MIN_SIDE",
@@ -34,4 +34,5 @@ __all__ = [
     "sliced_wasserstein_distance",
     "symmetric_to_unit",
     "through_plane_consistency",
+    "volume_metrics",
 ]

@@ -1,6 +1,6 @@
 """The evaluation workflow: paired metrics on registered pairs, unpaired distances, the paper's protocol, baselines.
 
-Three questions, each answered with its protocol written next to the number:
+Four questions, each answered with its protocol written next to the number:
 
 1. **Paired** — does the synthetic MRI match *this patient's* MRI? Only on slices of one subject at the same
    level. The real MRI is registered (SimpleITK, affine, Mattes mutual information) onto the CT; the
@@ -11,6 +11,9 @@ Three questions, each answered with its protocol written next to the number:
    from training dropped by the manifest), with bootstrap 95 % confidence intervals.
 3. **The paper's protocol** — MAE/MSE/PSNR against arbitrarily paired real MRI, with the paper's scale-mixed
    PSNR next to the consistent ones.
+4. **Volumes** — when the paired inputs are voxel-aligned volumes (the phantom's ``paired/``): each whole CT
+   translated as ``medtranslate translate`` does, scored in 3D with the through-plane consistency
+   (:mod:`medtranslate.metrics.volume_evaluation`); the only paired score of 2.5D and 3D models.
 
 Every method is scored the same way: the model (``G_A``) when given, the identity (the CT itself), inversion +
 histogram matching, and the paper's CNN trained on randomly paired slices.
@@ -35,19 +38,20 @@ from tqdm.auto import tqdm
 from medtranslate.data.datalist import load_manifest, paired_datalist, select_contrast
 from medtranslate.data.loaders import paired_validation_dataset
 from medtranslate.errors import EmptyInputError, InputError
-from medtranslate.inference import SliceTranslator, load_generator
+from medtranslate.inference import SliceTranslator, load_generator, make_translator
 from medtranslate.io import LoadMedicalImaged
 from medtranslate.metrics.baselines import identity_baseline, inversion_histogram_baseline
 from medtranslate.metrics.cnn_baseline import train_cnn_baseline
 from medtranslate.metrics.figures import save_case_figure
-from medtranslate.metrics.paired import paired_metrics, symmetric_to_unit
+from medtranslate.metrics.paired import HEAD_FRACTION, ct_head_mask, paired_metrics, symmetric_to_unit
 from medtranslate.metrics.protocol import paper_protocol
 from medtranslate.metrics.registration import register_to
 from medtranslate.metrics.report import REPORT_FILES, summarise, write_report
 from medtranslate.metrics.unpaired import bootstrap_ci, intensity_wasserstein, sliced_wasserstein_distance
+from medtranslate.metrics.volume_evaluation import load_paired_volumes, volume_evaluation
+from medtranslate.networks.kind import kind_of_network
 from medtranslate.transforms import ct_transforms, mri_transforms
 from medtranslate.transforms.presets import DEFAULT_CT_WINDOW
-from medtranslate.transforms.utils import head_mask
 
 __all__ = [
     "HEAD_FRACTION",
@@ -67,9 +71,6 @@ Translator = Callable[[torch.Tensor], torch.Tensor]
 
 #: CT sub-folder of each patient in the paired slice layout ``<patient>/{CT,T1-MRI,T2-MRI}/NNN.png``.
 PAIRED_CT_FOLDER = "CT"
-#: The CT head mask keeps the largest connected region above 5 % of the slice's range (air and padding are -1;
-#: Otsu would split bone from soft tissue on a head-windowed CT), holes filled.
-HEAD_FRACTION = 0.05
 
 
 @dataclass
@@ -136,7 +137,7 @@ def register_pair(
 
 
 def _case(case_id: str, group: str, ct: torch.Tensor, mri: torch.Tensor, valid: torch.Tensor, reg: dict) -> PairedCase:
-    mask = torch.from_numpy(head_mask(ct, threshold=HEAD_FRACTION)) & valid.bool()
+    mask = ct_head_mask(ct) & valid.bool()
     return PairedCase(case_id, group, ct.float(), mri.float(), mask, reg)
 
 
@@ -400,6 +401,37 @@ def _resolve_generator(
     return generator, None
 
 
+def _volume_section(
+    paired_dir: PathLike,
+    model: torch.nn.Module | Translator | None,
+    required: bool | None,
+    max_volumes: int | None,
+    window: str | Sequence[float],
+    image_size: int,
+    device: str,
+    spacing: float | None,
+    output_dir: Path,
+    overwrite: bool,
+    reference: str,
+) -> dict[str, Any] | None:
+    """The volume evaluation of ``paired_dir``'s volume pairs, or ``None`` when there are none (and not required).
+
+    A module is wrapped by :func:`make_translator` (float32, the product's head crop); a callable is used as is.
+    """
+    slice_layout = bool(find_paired_slices(paired_dir, reference))
+    pairs = [] if slice_layout else load_paired_volumes(paired_dir, window, max_volumes)
+    if not pairs:
+        if required:
+            raise InputError(paired_dir, "volume evaluation asked for, but there are no paired CT/MRI volumes")
+        return None
+    translators: dict[str, Translator] = {}
+    if isinstance(model, torch.nn.Module):
+        translators["model"] = make_translator(model, image_size=image_size, device=device, amp=False, spacing=spacing)
+    elif model is not None:
+        translators["model"] = model
+    return volume_evaluation(pairs, translators, window, output_dir / "figures", overwrite=overwrite)
+
+
 def evaluate(
     output_dir: PathLike,
     paired_dir: PathLike | None = None,
@@ -426,6 +458,9 @@ def evaluate(
     model_image_size: int | None = None,
     dataset_dir: PathLike | None = None,
     progress: bool = False,
+    volumes: bool | None = None,
+    max_volumes: int | None = None,
+    spacing: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``G_A`` (when given) and the baselines; write ``report.json``, CSVs and per-case figures.
 
@@ -467,6 +502,14 @@ def evaluate(
             earlier 128² model scored on 256² slices: each slice is resized to it and the output back).
         dataset_dir: the data folder of a manifest given as ``unpaired_dir``.
         progress: show a progress bar on stderr (tqdm) over the paired cases as they are loaded and registered.
+        volumes: the volume evaluation (:func:`~medtranslate.metrics.volume_evaluation.volume_evaluation`: whole
+            CT volumes through :func:`~medtranslate.inference.translate_image` with
+            :func:`~medtranslate.inference.make_translator`'s translator, 3D metrics, through-plane consistency,
+            reformat figures); ``None``: whenever ``paired_dir`` holds volume pairs, ``False``: never, ``True``:
+            required (an error without volume pairs). The slice-wise rows score 2D models only; a 2.5D or 3D
+            model is scored here.
+        max_volumes: at most this many volume pairs (``None``: all).
+        spacing: a 3D model's isotropic voxel size in mm (see :func:`~medtranslate.inference.make_translator`).
 
     Returns:
         the report dictionary that was written (see ``docs/evaluation.md``).
@@ -483,7 +526,10 @@ def evaluate(
         generator_b, skip_b = _resolve_generator(generator_b, network, device, key="g_b")
         messages += [f"reconstructed CT not shown: {skip_b}"] if skip_b else []
     translators: dict[str, Translator] = {}
-    if model is not None:
+    kind = kind_of_network(model)
+    if model is not None and kind.name != "2d":
+        messages.append(f"slice-wise model rows skipped: {kind.describe()} is scored on whole volumes only")
+    elif model is not None:
         # float32 throughout, so reported metrics do not depend on whether the machine has native bf16
         translators["model"] = (
             SliceTranslator(model, model_image_size or image_size, amp=False, head_crop=False)  # loaders crop
@@ -598,6 +644,14 @@ def evaluate(
                 overwrite=overwrite,
             )
             figures.append(str(path))
+    if paired_dir is not None and volumes is not False:
+        section = _volume_section(
+            paired_dir, model, volumes, max_volumes, window, model_image_size or image_size, device, spacing,
+            output_dir, overwrite, reference,
+        )  # fmt: skip
+        if section is not None:
+            report["volume"] = section
+            figures += section["figures"]
     report["figures"] = figures
     report["files"] = {name: str(output_dir / name) for name in REPORT_FILES}
     write_report(report, output_dir, overwrite)

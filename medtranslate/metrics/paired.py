@@ -14,7 +14,13 @@ import torch
 from monai.metrics import MAEMetric, MSEMetric, MultiScaleSSIMMetric
 from monai.metrics.regression import compute_ssim_and_cs
 
-__all__ = ["MS_SSIM_MIN_SIDE", "paired_metrics", "symmetric_to_unit"]
+from medtranslate.transforms.utils import head_mask
+
+__all__ = ["HEAD_FRACTION", "MS_SSIM_MIN_SIDE", "ct_head_mask", "paired_metrics", "symmetric_to_unit"]
+
+#: The CT head mask keeps the largest connected region above 5 % of the image's range (air and padding are -1;
+#: Otsu would split bone from soft tissue on a head-windowed CT), holes filled.
+HEAD_FRACTION = 0.05
 
 #: MONAI's MS-SSIM with its default 11-pixel kernel and 5 scales needs every side larger than this.
 MS_SSIM_MIN_SIDE = 161
@@ -23,6 +29,11 @@ MS_SSIM_MIN_SIDE = 161
 def symmetric_to_unit(x: torch.Tensor) -> torch.Tensor:
     """Map the model's [-1, 1] scale to [0, 1] (clipped), the scale metrics are reported on by default."""
     return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def ct_head_mask(ct: torch.Tensor) -> torch.Tensor:
+    """The mask paired metrics are scored in: the head of a windowed CT ``(1, X, Y[, Z])`` on [-1, 1] (bool)."""
+    return torch.from_numpy(head_mask(ct, threshold=HEAD_FRACTION))
 
 
 def _as_batch(x: torch.Tensor) -> torch.Tensor:
@@ -65,6 +76,7 @@ def paired_metrics(
     target: torch.Tensor,
     mask: torch.Tensor | None = None,
     data_range: float = 1.0,
+    ssim: bool = True,
 ) -> dict[str, float]:
     """MAE, MSE, PSNR and SSIM of ``pred`` against ``target`` (and MS-SSIM when every side is ≥ 161).
 
@@ -74,6 +86,7 @@ def paired_metrics(
         mask: optional boolean mask of the same spatial shape (broadcast over batch/channels); MAE, MSE and PSNR
             use the voxels inside, SSIM averages its map inside. MS-SSIM ignores the mask (it needs whole images).
         data_range: peak-to-peak range of the scale ``pred`` and ``target`` are on (1.0 for [0, 1]).
+        ssim: compute SSIM (and MS-SSIM); ``False`` reports SSIM as ``nan`` (images thinner than its window).
 
     Returns:
         ``{"MAE", "MSE", "PSNR", "SSIM"}`` (+ ``"MS-SSIM"``) as floats; PSNR is ``inf`` for identical inputs.
@@ -93,9 +106,9 @@ def paired_metrics(
         "MAE": mae,
         "MSE": mse,
         "PSNR": math.inf if mse == 0 else 10.0 * math.log10(data_range**2 / mse),
-        "SSIM": _masked_ssim(pred, target, bool_mask, data_range),
+        "SSIM": _masked_ssim(pred, target, bool_mask, data_range) if ssim else math.nan,
     }
-    if min(pred.shape[2:]) >= MS_SSIM_MIN_SIDE:
+    if ssim and min(pred.shape[2:]) >= MS_SSIM_MIN_SIDE:
         ms_ssim = MultiScaleSSIMMetric(spatial_dims=pred.ndim - 2, data_range=data_range)
         result["MS-SSIM"] = float(ms_ssim(pred, target).mean())
     return result

@@ -4,9 +4,10 @@ Files written by :func:`write_report` into the output folder (:data:`REPORT_FILE
 
 - ``report.json``: the whole report; non-finite numbers are written as the strings ``"inf"``/``"nan"``
   (JSON has no literal for them).
-- ``per_image.csv``: one row per (evaluation, method, image) with the paired metrics and the protocol.
-- ``summary.csv``: one row per (evaluation, method, metric): mean, std, n for paired metrics; value and the
-  bootstrap interval for unpaired distances; the paper's protocol figures; each with its protocol.
+- ``per_image.csv``: one row per (evaluation, method, image or volume) with the paired (slice or volume) metrics
+  and the protocol.
+- ``summary.csv``: one row per (evaluation, method, metric): mean, std, n for paired slice and volume metrics;
+  value and the bootstrap interval for unpaired distances; the paper's protocol figures; each with its protocol.
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ import numpy as np
 
 from medtranslate.io.atomic import atomic_write_text
 
-__all__ = ["PAIRED_METRICS", "REPORT_FILES", "summarise", "summary_rows", "write_report"]
+__all__ = ["PAIRED_METRICS", "REPORT_FILES", "VOLUME_METRICS", "summarise", "summary_rows", "write_report"]
 
 #: The report's files, in the order they are written.
 REPORT_FILES = ("report.json", "per_image.csv", "summary.csv")
 #: Paired metrics, in report order (MS-SSIM only for images of side ≥ 161).
 PAIRED_METRICS = ("MAE", "MSE", "PSNR", "SSIM", "MS-SSIM")
+#: Metrics of the volume evaluation (3D; MS-SSIM only for volumes of side ≥ 161), in report order.
+VOLUME_METRICS = (*PAIRED_METRICS, "through_plane_consistency")
+#: The report sections scored per image or volume: ``per_image.csv`` rows and mean ± std in ``summary.csv``.
+_PER_CASE_SECTIONS = ("paired", "volume")
 _SUMMARY_FIELDS = ("evaluation", "method", "metric", "value", "std", "ci_low", "ci_high", "n", "protocol")
 
 
@@ -67,13 +72,13 @@ def summarise(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = PAIRED
 def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Flatten a report's paired summary, unpaired distances and paper-protocol figures into CSV rows."""
     rows: list[dict[str, Any]] = []
-    paired = report.get("paired")
-    if paired:
-        for method, metrics in paired["summary"].items():
+    for section in _PER_CASE_SECTIONS:
+        scored = report.get(section)
+        for method, metrics in (scored or {}).get("summary", {}).items():
             for metric, s in metrics.items():
                 rows.append(
-                    {"evaluation": "paired", "method": method, "metric": metric, "value": s["mean"], "std": s["std"],
-                     "n": s["n"], "protocol": paired["protocol"]}
+                    {"evaluation": section, "method": method, "metric": metric, "value": s["mean"], "std": s["std"],
+                     "n": s["n"], "protocol": scored["protocol"]}
                 )  # fmt: skip
     unpaired = report.get("unpaired")
     if unpaired:
@@ -120,8 +125,8 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike, overw
     """Write ``report.json``, ``per_image.csv`` and ``summary.csv`` into ``output_dir``, each atomically.
 
     Args:
-        report: from :func:`medtranslate.metrics.evaluate`; ``report["paired"]["rows"]`` (if any) become
-            ``per_image.csv``.
+        report: from :func:`medtranslate.metrics.evaluate`; the ``rows`` of ``report["paired"]`` and
+            ``report["volume"]`` (if any) become ``per_image.csv``.
         output_dir: destination folder (created).
         overwrite: replace existing files.
 
@@ -130,11 +135,14 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike, overw
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    paired = report.get("paired") or {}
-    per_image = [{**row, "protocol": paired["protocol"]} for row in paired.get("rows", [])]
+    per_image = [
+        {**row, "protocol": report[section]["protocol"]}
+        for section in _PER_CASE_SECTIONS
+        for row in (report.get(section) or {}).get("rows", [])
+    ]
     texts = {
         "report.json": json.dumps(_jsonable(report), indent=2, ensure_ascii=False) + "\n",
-        "per_image.csv": _csv(per_image, ("evaluation", "method", "case_id", *PAIRED_METRICS, "protocol")),
+        "per_image.csv": _csv(per_image, ("evaluation", "method", "case_id", *VOLUME_METRICS, "protocol")),
         "summary.csv": _csv(summary_rows(report), _SUMMARY_FIELDS),
     }
     return {name: atomic_write_text(output_dir / name, texts[name], overwrite=overwrite) for name in REPORT_FILES}
