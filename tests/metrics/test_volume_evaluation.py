@@ -83,14 +83,25 @@ def test_evaluate_scores_whole_volumes_of_a_tiny_model(phantom: Path, tmp_path: 
     assert metrics == set(VOLUME_METRICS) - {"MS-SSIM"}
 
 
-def test_a_slab_model_is_scored_on_volumes_only(phantom: Path, tmp_path: Path) -> None:
-    network = ResNetGenerator(in_channels=3, channels=4, num_res_blocks=1)  # 2.5D: 3 slices in
+@pytest.mark.parametrize(
+    ("network", "words"),
+    [
+        (ResNetGenerator(in_channels=3, channels=4, num_res_blocks=1), "2.5D model (3 slices in)"),
+        (ResNetGenerator(spatial_dims=3, channels=2, num_res_blocks=1), "3D model"),
+    ],
+    ids=["2.5d", "3d"],
+)
+def test_slab_and_3d_models_are_scored_on_volumes_only(
+    network: torch.nn.Module, words: str, phantom: Path, tmp_path: Path
+) -> None:
     report = evaluate(
-        tmp_path, paired_dir=phantom, generator=network, image_size=32, cnn_iterations=0, max_paired=1, max_figures=0
-    )
+        tmp_path, paired_dir=phantom, generator=network, image_size=32, model_image_size=16, spacing=3.0,
+        cnn_iterations=0, max_paired=1, max_figures=0,
+    )  # fmt: skip
     assert "model" not in report["paired"]["summary"]
-    assert any("2.5D model (3 slices in) is scored on whole volumes" in m for m in report["messages"])
-    assert "model" in report["volume"]["summary"]
+    assert any(f"{words} is scored on whole volumes" in m for m in report["messages"])
+    row = next(r for r in report["volume"]["rows"] if r["method"] == "model")
+    assert math.isfinite(row["SSIM"]) and math.isfinite(row["through_plane_consistency"])
 
 
 def test_volumes_can_be_skipped_or_required(phantom: Path, tmp_path: Path) -> None:
