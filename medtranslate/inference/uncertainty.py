@@ -37,6 +37,7 @@ from monai.data import MetaTensor
 from scipy import optimize, stats
 
 from medtranslate.errors import ConfigError, DimensionError, InputError
+from medtranslate.inference.sliding import VolumeTranslator
 from medtranslate.inference.volume import SliceTranslator
 from medtranslate.transforms import to_display_range
 from medtranslate.transforms.head import find_head
@@ -67,10 +68,12 @@ CALIBRATION_KIND = "medtranslate.uncertainty_calibration"
 _SETTING = "uncertainty calibration"
 
 
-class _Augmented:
-    """``network`` seen through an invertible augmentation of its (B, 1, S, S) input: ``undo(network(do(x)))``."""
+class _Augmented(torch.nn.Module):
+    """``network`` seen through an invertible in-plane augmentation of its ``(B, C, X, Y[, Z])`` input:
+    ``undo(network(do(x)))``; a module around it, so its kind (2D, 2.5D, 3D) is the network's."""
 
     def __init__(self, network: Any, flip: bool = False, shift: int = 0) -> None:
+        super().__init__()
         self.network = network
         self.flip = flip
         self.shift = shift
@@ -82,12 +85,23 @@ class _Augmented:
             x = torch.roll(x, shifts=(sign * self.shift, sign * self.shift), dims=(2, 3))
         return x
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._apply(self.network(self._apply(x, 1)), -1)
 
 
-def _like(translator: SliceTranslator, network: Any) -> SliceTranslator:
-    """A :class:`SliceTranslator` of ``network`` with ``translator``'s grid, batching, device and precision (eager)."""
+def _like(translator: SliceTranslator | VolumeTranslator, network: Any) -> SliceTranslator | VolumeTranslator:
+    """A translator of ``network`` with ``translator``'s grid, batching, device and precision (eager)."""
+    if isinstance(translator, VolumeTranslator):
+        return VolumeTranslator(
+            network,
+            patch_size=translator.image_size,
+            spacing=translator.spacing,
+            sw_batch_size=translator.sw_batch_size,
+            device=translator.device,
+            amp=None if translator.amp else False,
+            background=translator.background,
+            head_crop=translator.head_crop,
+        )
     return SliceTranslator(
         network,
         image_size=translator.image_size,
@@ -215,7 +229,7 @@ class UncertaintyEstimator:
             passes = torch.stack([_unit(mri), *(_unit(t(image)) for t in self._augmented)])
             features["spread"] = passes.std(0, correction=0)
         if self.reverse is not None:
-            error = (_unit(self.reverse(_plain(mri))) - _unit(image)).abs()
+            error = (_unit(self.reverse(mri)) - _unit(image)).abs()  # with its affine: a 3D reverse resamples
             features["cycle"] = _box_filter(error, self.settings["cycle_smoothing"])
         head = _head_mask(_plain(image)) if self.translator.head_crop else None
         return UncertaintyFeatures(mri, features, head)

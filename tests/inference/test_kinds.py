@@ -128,3 +128,18 @@ def test_3d_translator_refuses_a_2d_slice() -> None:
 
     with pytest.raises(DimensionError, match="a 3D model translates"):
         make_translator(_generator("3d"), image_size=16)(MetaTensor(torch.zeros(1, 16, 16)))
+
+
+@pytest.mark.parametrize("kind", ["2.5d", "3d"])
+def test_trust_map_beside_every_kind(tmp_path: Path, ct_nifti: Path, kind: str) -> None:
+    """The uncertainty map (flip spread and G_B cycle error) has the synthetic MRI's grid for 2.5D and 3D models."""
+    from medtranslate.inference import UncertaintySettings
+
+    translator = _translator(kind)
+    settings = UncertaintySettings(reverse=_generator(kind))
+    mri, unc = translate_path(
+        ct_nifti, tmp_path / "out", translator.network, translator=translator, uncertainty=settings
+    )
+    assert nib.load(unc).shape == nib.load(mri).shape == nib.load(ct_nifti).shape
+    np.testing.assert_allclose(nib.load(unc).affine, nib.load(ct_nifti).affine, atol=1e-5)
+    assert nib.load(unc).get_fdata().max() > 0
