@@ -41,10 +41,13 @@ def format_table(result: dict[str, Any]) -> str:
         "| workload | variant | seconds | ÷ baseline (speed-up) | of limit (bound ÷ time) | notes |",
         "|---|---|---:|---:|---:|---|",
     ]
-    units = (("inference", "per volume"), ("training", "per iteration"), ("command", "whole command"))
+    units = (("inference", "per volume"), ("training", "per iteration"), ("command", "whole command"), ("kinds", ""))
     for section, unit in units:
         for row in result.get(section, []):
+            label = f"model kinds, {row['workload']}" if "workload" in row else f"{section} ({unit})"
             notes = []
+            if "voxels" in row:
+                notes.append(f"{row['voxels']:,} voxels per batch")
             if "setup_s" in row:
                 notes.append(f"one-off setup {row['setup_s']:.1f} s")
             if "data_wait_s" in row:
@@ -53,7 +56,7 @@ def format_table(result: dict[str, Any]) -> str:
                 lines.append(f"| {section} | {row['name']} | {row['seconds']:.3f} | | | |")
                 continue
             lines.append(
-                f"| {section} ({unit}) | {row['name']} | {row['seconds']:.3f} | {row['vs_baseline']:.2f}× | "
+                f"| {label} | {row['name']} | {row['seconds']:.3f} | {row['vs_baseline']:.2f}× | "
                 f"{row['of_limit']:.2f} | {'; '.join(notes)} |"
             )
     if result.get("memory"):

@@ -14,6 +14,11 @@
   ``train_dataset`` (MONAI ``CacheDataset``, phantom volumes) through Ignite's ``GET_BATCH`` events.
 * **Memory.** Peak resident memory of a fresh subprocess (``benchmarks.memory``) above its footprint after
   imports and model construction.
+* **Model kinds.** 2.5D and 3D against 2D in the same run (section ``kinds``, the bundle recipes' sizes): a
+  ``CycleGANTrainer`` iteration on 2D crops, on 2.5D slabs of ``2k - 1`` slices (generators with ``k`` input
+  channels) and on 3D patches (``spatial_dims=3`` networks), each ÷ the 2D iteration; one CT volume through
+  :func:`medtranslate.inference.translate_image` with :func:`medtranslate.inference.make_translator`'s translator
+  of each kind, ÷ the 2D model's; and (CPU) the peak memory of that translation as a multiple of the volume.
 
 Variants and baseline are timed round-robin (each repeat runs every variant once) and the median is kept, so
 slow drifts of the machine hit all of them alike.
@@ -50,8 +55,10 @@ __all__ = [
     "QUICK",
     "SECTIONS",
     "BenchConfig",
+    "KindBench",
     "bench_command",
     "bench_inference",
+    "bench_kinds",
     "bench_memory",
     "bench_training",
     "count_flops",
@@ -61,6 +68,51 @@ __all__ = [
     "precision_limits",
     "run_benchmarks",
 ]
+
+
+@dataclass(frozen=True)
+class KindBench:
+    """The 2D / 2.5D / 3D comparison (section ``kinds``); defaults are the bundle recipes'.
+
+    Args:
+        slab: the 2.5D model's ``k`` (train_2p5d.json: 3).
+        train_size: side of the 2D crops and 2.5D slabs (train.json: 64).
+        train_batch: their batch (train.json: 4).
+        ngf: 2D/2.5D training generator width (train.json: 16).
+        ndf: 2D/2.5D discriminator width (train.json: 32).
+        patch: side of the 3D training patches (train_3d.json: 32).
+        patch_batch: 3D batch (train_3d.json: 2).
+        ngf_3d: 3D generator width (train_3d.json / inference_3d.json: 16).
+        ndf_3d: 3D discriminator width (train_3d.json: 16).
+        n_blocks_3d: 3D residual blocks (train_3d.json: 3).
+        iterations: timed training iterations per kind (after one warm-up).
+        repeats: round-robin repeats of the training and translation rows (median kept).
+        volume: ``(X, Y, Z)`` of the phantom CT translated per kind.
+        spacing: its voxel size in mm.
+        image_size: the 2D/2.5D models' slice size (inference.json: 256).
+        infer_ngf: 2D/2.5D inference generator width (inference.json: 32; 6 blocks).
+        spacing_3d: the 3D model's voxel size (inference_3d.json: 2 mm).
+        memory: the kinds whose translation's peak memory is measured in a subprocess (CPU only).
+    """
+
+    slab: int = 3
+    train_size: int = 64
+    train_batch: int = 4
+    ngf: int = 16
+    ndf: int = 32
+    patch: int = 32
+    patch_batch: int = 2
+    ngf_3d: int = 16
+    ndf_3d: int = 16
+    n_blocks_3d: int = 3
+    iterations: int = 3
+    repeats: int = 1
+    volume: tuple[int, int, int] = (256, 256, 24)
+    spacing: tuple[float, float, float] = (0.9, 0.9, 2.5)
+    image_size: int = 256
+    infer_ngf: int = 32
+    spacing_3d: float = 2.0
+    memory: tuple[str, ...] = ("2d", "2.5d", "3d")
 
 
 @dataclass(frozen=True)
@@ -93,6 +145,7 @@ class BenchConfig:
         device: where everything runs (``"cpu"`` or ``"cuda"``); limits are measured on it.
         command_volumes: ``(count, X, Y, Z)`` phantom CT volumes translated by the whole ``medtranslate translate``
             command in the ``command`` section (``None`` skips it).
+        kinds: the 2D / 2.5D / 3D comparison of the ``kinds`` section (``None`` skips it).
     """
 
     name: str
@@ -118,6 +171,7 @@ class BenchConfig:
     train_memory: tuple[tuple[int, int, int, int], ...] = field(default_factory=tuple)
     device: str = "cpu"
     command_volumes: tuple[int, int, int, int] | None = None
+    kinds: KindBench | None = KindBench()
 
 
 #: seconds-scale configuration for tests (structure only, numbers meaningless)
@@ -141,6 +195,23 @@ MICRO = BenchConfig(
     memory_ngf=4,
     train_memory=((32, 2, 4, 4),),
     command_volumes=(1, 64, 64, 3),
+    kinds=KindBench(
+        train_size=32,
+        train_batch=1,
+        ngf=2,
+        ndf=2,
+        patch=32,
+        patch_batch=1,
+        ngf_3d=2,
+        ndf_3d=2,
+        n_blocks_3d=1,
+        iterations=1,
+        volume=(32, 32, 6),
+        spacing=(2.0, 2.0, 3.0),
+        image_size=32,
+        infer_ngf=2,
+        memory=(),
+    ),
 )
 #: ``--quick``: the paper's generator on a 256×256×4 volume; the bundle's default training recipe (64², batch 4)
 QUICK = BenchConfig(
@@ -158,6 +229,11 @@ QUICK = BenchConfig(
     memory_translate=(("eager", 1),),
     train_memory=((64, 4, 16, 32),),
     command_volumes=(1, 512, 512, 24),
+    # within the 3 minutes: one 3D patch per batch, 8 slices at 128², the 3D translation's memory only (2D and 2.5D
+    # share the SliceTranslator measured above)
+    kinds=KindBench(
+        iterations=1, patch_batch=1, volume=(96, 96, 8), spacing=(2.4, 2.4, 3.0), image_size=128, memory=("3d",)
+    ),
 )
 #: full mode: the paper's generator on 256×256×48, the paper's training size with ngf 64
 FULL = BenchConfig(
@@ -180,6 +256,7 @@ FULL = BenchConfig(
     memory_translate=(("eager", 8), ("eager", 1), ("onnxruntime", 1)),
     train_memory=((64, 4, 16, 32), (128, 4, 16, 32), (256, 1, 64, 64), (256, 4, 64, 64)),
     command_volumes=(3, 512, 512, 96),
+    kinds=KindBench(volume=(512, 512, 48), spacing=(0.45, 0.45, 2.5)),
 )
 
 
@@ -361,9 +438,7 @@ def bench_inference(config: BenchConfig, limits: dict[str, float]) -> list[dict]
         for name, fn in variants.items():
             times[name].append(_median_time(lambda f=fn: f(volume, slices), 1, device))
     base = statistics.median(times[next(iter(variants))])
-    return [
-        _row(name, statistics.median(t), base, flops, limits, **extra.get(name, {})) for name, t in times.items()
-    ]
+    return [_row(name, statistics.median(t), base, flops, limits, **extra.get(name, {})) for name, t in times.items()]
 
 
 def _train_batches(config: BenchConfig, count: int) -> list[dict[str, torch.Tensor]]:
@@ -378,16 +453,19 @@ def _train_batches(config: BenchConfig, count: int) -> list[dict[str, torch.Tens
     ]
 
 
-def cyclegan_networks(ngf: int, ndf: int, device: str = "cpu") -> tuple[nn.Module, ...]:
-    """Seeded ``G_A, G_B, D_A, D_B`` (ResNet generators with 6 blocks) as every training benchmark builds them."""
+def cyclegan_networks(
+    ngf: int, ndf: int, device: str = "cpu", n_blocks: int = 6, spatial_dims: int = 2, slab: int = 1
+) -> tuple[nn.Module, ...]:
+    """Seeded ``G_A, G_B, D_A, D_B`` (ResNet generators) as every training benchmark builds them; ``slab``: the
+    generators' input slices (a 2.5D model's ``k``), ``spatial_dims=3``: all four networks 3D."""
     from medtranslate.networks import build_discriminator, build_generator
 
-    kw = {"channels": ngf, "num_res_blocks": 6}
+    kw = {"channels": ngf, "num_res_blocks": n_blocks, "spatial_dims": spatial_dims, "in_channels": slab}
     return (
         build_generator("resnet", seed=0, **kw).to(device),
         build_generator("resnet", seed=1, **kw).to(device),
-        build_discriminator(channels=ndf, seed=2).to(device),
-        build_discriminator(channels=ndf, seed=3).to(device),
+        build_discriminator(spatial_dims=spatial_dims, channels=ndf, seed=2).to(device),
+        build_discriminator(spatial_dims=spatial_dims, channels=ndf, seed=3).to(device),
     )
 
 
@@ -633,8 +711,135 @@ def bench_memory(config: BenchConfig) -> list[dict]:
     return rows
 
 
+def _kind_training(kinds: KindBench, device: str) -> dict[str, tuple[tuple[nn.Module, ...], list[dict]]]:
+    """Networks and batches of one training iteration per kind: 2D crops ``(B, 1, S, S)``, 2.5D slabs
+    ``(B, 2k - 1, S, S)`` for ``k``-channel generators, 3D patches ``(B, 1, P, P, P)``."""
+    g = torch.Generator().manual_seed(1)
+
+    def batches(*shape: int) -> list[dict]:
+        return [
+            {d: (torch.rand(shape, generator=g) * 2 - 1).to(device) for d in ("ct", "mri")}
+            for _ in range(kinds.iterations + 1)
+        ]
+
+    s, b, p, k = kinds.train_size, kinds.train_batch, kinds.patch, kinds.slab
+    return {
+        f"2D, {s}² crops, batch {b} (ngf {kinds.ngf}, ndf {kinds.ndf}, 6 blocks; train.json)": (
+            cyclegan_networks(kinds.ngf, kinds.ndf, device),
+            batches(b, 1, s, s),
+        ),
+        f"2.5D, slab {k} ({2 * k - 1}-slice slabs of {s}²), batch {b} (train_2p5d.json)": (
+            cyclegan_networks(kinds.ngf, kinds.ndf, device, slab=k),
+            batches(b, 2 * k - 1, s, s),
+        ),
+        f"3D, {p}³ patches, batch {kinds.patch_batch} (ngf {kinds.ngf_3d}, ndf {kinds.ndf_3d}, "
+        f"{kinds.n_blocks_3d} blocks; train_3d.json)": (
+            cyclegan_networks(kinds.ngf_3d, kinds.ndf_3d, device, n_blocks=kinds.n_blocks_3d, spatial_dims=3),
+            batches(kinds.patch_batch, 1, p, p, p),
+        ),
+    }
+
+
+def kind_generator(kind: str, kinds: KindBench) -> nn.Module:
+    """The inference generator of ``kind`` (``"2d"``, ``"2.5d"``, ``"3d"``) at the bundle's inference sizes."""
+    from medtranslate.networks import build_generator
+
+    if kind == "3d":
+        kw = {"spatial_dims": 3, "channels": kinds.ngf_3d, "num_res_blocks": kinds.n_blocks_3d}
+    else:
+        kw = {"in_channels": kinds.slab if kind == "2.5d" else 1, "channels": kinds.infer_ngf, "num_res_blocks": 6}
+    return build_generator("resnet", seed=0, **kw).eval()
+
+
+def kind_translator(kind: str, kinds: KindBench, device: str = "cpu") -> Any:
+    """``make_translator`` of :func:`kind_generator` (float32, eager): what ``translate`` runs for that kind."""
+    from medtranslate.inference import make_translator
+
+    network = kind_generator(kind, kinds).to(device)
+    options = {} if kind == "3d" else {"backend": "eager", "sw_batch_size": 1}
+    size = kinds.patch if kind == "3d" else kinds.image_size
+    return make_translator(network, image_size=size, device=device, amp=False, spacing=kinds.spacing_3d, **options)
+
+
+def phantom_ct(shape: tuple[int, int, int], spacing: tuple[float, float, float], seed: int = 100) -> tuple[Any, Any]:
+    """A phantom head CT: its HU as an int16 array ``(X, Y, Z)`` and its affine (see :func:`ct_image`)."""
+    import numpy as np
+
+    from medtranslate.data.phantom import make_subject
+
+    subject = make_subject(seed, shape=shape, spacing=spacing, lesions=False)
+    return np.round(subject.ct_hu).astype(np.int16), subject.affine
+
+
+def ct_image(hu: Any, affine: Any) -> Any:
+    """The float32 ``(1, X, Y, Z)`` MetaTensor with its affine that ``LoadMedicalImage`` would give for ``hu``."""
+    from monai.data import MetaTensor
+
+    return MetaTensor(torch.from_numpy(hu).float()[None], affine=torch.as_tensor(affine, dtype=torch.float64))
+
+
+def bench_kinds(config: BenchConfig, limits: dict[str, float]) -> list[dict]:
+    """Rows of the 2D / 2.5D / 3D comparison: a training iteration and a volume's translation per kind, each ÷ the
+    2D one measured here (``workload`` says which); the peak memory rows come from :func:`kind_memory`."""
+    from medtranslate.inference import translate_image
+
+    kinds, device = config.kinds, config.device
+    assert kinds is not None
+    torch.manual_seed(0)
+    rows = []
+    train = _kind_training(kinds, device)
+    flops = {
+        name: count_flops(lambda n=nets, b=batches: make_trainer(n, b[:1], device=device).run())
+        for name, (nets, batches) in train.items()
+    }
+    seconds = {name: [] for name in train}
+    for _ in range(kinds.repeats):
+        for name, (nets, batches) in train.items():
+            fresh = tuple(copy.deepcopy(net) for net in nets)
+            seconds[name].append(_engine_seconds(fresh, batches, {}, device=device)["seconds"])
+    base = statistics.median(seconds[next(iter(train))])
+    for name, times in seconds.items():
+        voxels = train[name][1][0]["ct"][:, :1].numel()
+        rows.append(
+            _row(name, statistics.median(times), base, flops[name], limits, workload="training (per iteration)",
+                 voxels=voxels)
+        )  # fmt: skip
+    image = ct_image(*phantom_ct(kinds.volume, kinds.spacing))
+    translators = {kind: kind_translator(kind, kinds, device) for kind in ("2d", "2.5d", "3d")}
+    flops = {}
+    for kind, translator in translators.items():  # the warm-up translation, counted
+        flops[kind] = count_flops(lambda t=translator: translate_image(image, t))
+    seconds = {kind: [] for kind in translators}
+    for _ in range(kinds.repeats):
+        for kind, translator in translators.items():
+            seconds[kind].append(_median_time(lambda t=translator: translate_image(image, t), 1, device))
+    base = statistics.median(seconds["2d"])
+    what = f"{'×'.join(map(str, kinds.volume))} CT at {'×'.join(f'{s:g}' for s in kinds.spacing)} mm"
+    names = {
+        "2d": f"2D SliceTranslator, {kinds.image_size}² (ngf {kinds.infer_ngf}; inference.json)",
+        "2.5d": f"2.5D SliceTranslator, slab {kinds.slab} (inference_2p5d.json)",
+        "3d": f"3D VolumeTranslator, {kinds.patch}³ patches at {kinds.spacing_3d:g} mm (inference_3d.json)",
+    }
+    for kind, times in seconds.items():
+        rows.append(
+            _row(f"{names[kind]} on a {what}", statistics.median(times), base, flops[kind], limits,
+                 workload="inference (per volume)")
+        )  # fmt: skip
+    return rows
+
+
+def kind_memory(config: BenchConfig) -> list[dict]:
+    """Peak resident memory of :func:`bench_kinds`' translation of each kind in a fresh process, ÷ the float32
+    volume."""
+    kinds = config.kinds
+    if kinds is None:
+        return []
+    settings = json.dumps(asdict(kinds))
+    return [_subprocess(["kind", kind, "--settings", settings]) for kind in kinds.memory]
+
+
 #: the parts of a run, in order
-SECTIONS = ("inference", "training", "command", "memory")
+SECTIONS = ("inference", "training", "command", "memory", "kinds")
 
 
 def run_benchmarks(config: BenchConfig, sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
@@ -663,12 +868,15 @@ def run_benchmarks(config: BenchConfig, sections: tuple[str, ...] = SECTIONS) ->
         },
         "load_average_start": os.getloadavg()[0],
     }
-    benches = {"inference": bench_inference, "training": bench_training, "command": bench_command}
+    benches = {"inference": bench_inference, "training": bench_training, "command": bench_command, "kinds": bench_kinds}
     for section in SECTIONS:
         skip = (section == "memory" and config.device != "cpu") or (section == "command" and not config.command_volumes)
+        skip = skip or (section == "kinds" and config.kinds is None)
         if section in sections and not skip:  # memory is the process's RSS: a CPU measurement
             progress(section)
             result[section] = bench_memory(config) if section == "memory" else benches[section](config, by_precision)
+    if "kinds" in result and config.device == "cpu":
+        result.setdefault("memory", []).extend(kind_memory(config))
     result["wall_s"] = time.perf_counter() - start
     result["load_average_end"] = os.getloadavg()[0]  # other processes on the machine skew every ratio
     return result

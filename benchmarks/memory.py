@@ -1,10 +1,14 @@
-"""Peak memory of one job in a fresh process: ``python -m benchmarks.memory translate X Y Z`` or ``train S B``.
+"""Peak memory of one job in a fresh process: ``python -m benchmarks.memory translate X Y Z``, ``train S B`` or
+``kind {2d,2.5d,3d} --settings JSON``.
 
 The process imports everything and builds its networks (``translate`` also runs one slice) first; its resident
 size then is the *base* and the kernel's high-water mark is reset (``/proc/self/clear_refs``). The job's figure
 is the new high-water mark (``VmHWM``) minus the base, printed as one JSON line. For ``translate`` the input
 volume (float32, in [-1, 1]) is allocated after the base, so the ratio ``(peak - base) / volume_bytes`` counts
-the input, the output and the working set (target: below 3).
+the input, the output and the working set (target: below 3). ``kind`` does the same for a phantom CT through
+:func:`medtranslate.inference.translate_image` with the translator of that model kind
+(:func:`benchmarks.measure.kind_translator`, the ``kinds`` section's settings): the int16 HU array exists before
+the base, its float32 image (the volume counted) after.
 """
 
 from __future__ import annotations
@@ -64,6 +68,29 @@ def _translate(x: int, y: int, z: int, ngf: int, batch: int, backend: str) -> di
     }
 
 
+def _kind(kind: str, settings: dict) -> dict:
+    from benchmarks.measure import KindBench, ct_image, kind_translator, phantom_ct
+    from medtranslate.inference import translate_image
+
+    kinds = KindBench(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
+    translator = kind_translator(kind, kinds)
+    small = tuple(min(n, 48) for n in kinds.volume)
+    translate_image(ct_image(*phantom_ct(small, kinds.spacing)), translator)  # first-call allocations: the model's
+    hu, affine = phantom_ct(kinds.volume, kinds.spacing)
+    base = reset_peak()
+    image = ct_image(hu, affine)
+    out = translate_image(image, translator).mri
+    peak = peak_rss_bytes()
+    volume_bytes = image.numel() * 4
+    return {
+        "name": f"translate {'×'.join(map(str, kinds.volume))} phantom CT, {kind} model (translate_image, fp32)",
+        "peak_above_base_bytes": peak - base,
+        "volume_bytes": volume_bytes,
+        "ratio_to_volume": (peak - base) / volume_bytes,
+        "output_shape": list(out.shape),
+    }
+
+
 def _train(size: int, batch: int, ngf: int, ndf: int) -> dict:
     from benchmarks.measure import cyclegan_networks, make_trainer
 
@@ -96,9 +123,14 @@ def main(argv: list[str] | None = None) -> dict:
     r.add_argument("batch", type=int)
     r.add_argument("--ngf", type=int, default=64)
     r.add_argument("--ndf", type=int, default=64)
+    k = sub.add_parser("kind")
+    k.add_argument("kind", choices=("2d", "2.5d", "3d"))
+    k.add_argument("--settings", default="{}", help="KindBench fields as JSON (default: the bundle recipes')")
     args = parser.parse_args(argv)
     if args.job == "translate":
         result = _translate(*args.shape, ngf=args.ngf, batch=args.batch, backend=args.backend)
+    elif args.job == "kind":
+        result = _kind(args.kind, json.loads(args.settings))
     else:
         result = _train(args.size, args.batch, args.ngf, args.ndf)
     print(json.dumps(result))

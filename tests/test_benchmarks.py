@@ -46,6 +46,24 @@ def test_every_figure_is_a_positive_ratio(micro_result: dict) -> None:
     assert all(row["data_wait_s"] >= 0 for row in micro_result["training"][1:])
 
 
+def test_the_kinds_rows_are_ratios_to_the_2d_model(micro_result: dict) -> None:
+    rows = micro_result["kinds"]
+    for workload in ("training (per iteration)", "inference (per volume)"):
+        kinds = [r["name"].split(" ")[0].rstrip(",") for r in rows if r["workload"] == workload]
+        assert kinds == ["2D", "2.5D", "3D"]
+        first = next(r for r in rows if r["workload"] == workload)
+        assert first["vs_baseline"] == pytest.approx(1.0)
+    assert all(r["seconds"] > 0 and r["vs_baseline"] > 0 and r["of_limit"] > 0 for r in rows)
+    assert "model kinds, training (per iteration)" in cli.format_table(micro_result)
+
+
+def test_the_kind_memory_job_reports_a_ratio_to_the_volume(capsys: pytest.CaptureFixture) -> None:
+    settings = json.dumps(dataclasses.asdict(MICRO.kinds))
+    result = memory.main(["kind", "3d", "--settings", settings])
+    assert result["output_shape"] == [1, *MICRO.kinds.volume] and result["volume_bytes"] == 32 * 32 * 6 * 4
+    assert isinstance(result["peak_above_base_bytes"], int)
+
+
 def test_table_and_json_from_the_command_line(
     micro_result: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
@@ -62,7 +80,7 @@ def test_table_and_json_from_the_command_line(
     assert "÷ baseline" in table and "of limit" in table and "reference loop" in table
     assert json.loads(out.read_text())["config"]["name"] == "micro"
     cli.main(["--micro", "--sections", "inference, training"])
-    assert asked == [("inference", "training", "command", "memory"), ("inference", "training")]
+    assert asked == [("inference", "training", "command", "memory", "kinds"), ("inference", "training")]
 
 
 def test_sections_select_what_runs() -> None:
