@@ -23,6 +23,10 @@ from medtranslate.errors import ConfigError, find_user_error
 __all__ = ["InferenceSettings", "default_bundle_root", "read_inference_settings"]
 
 
+#: the config ids an inference config must define (an override file defines only some).
+_REQUIRED = ("network_def", "ckpt_path", "image_size", "window", "device")
+
+
 def default_bundle_root() -> Path:
     """The bundle used when none is named: the working folder when it is a bundle, else the one shipped with the
     package (see :func:`medtranslate.bundle_root`)."""
@@ -56,8 +60,8 @@ def read_inference_settings(
     Args:
         bundle_root: the bundle folder; default :func:`default_bundle_root`. Set as the config's ``bundle_root``.
         config_file: the config to read, or several merged in order as ``monai.bundle run --config_file`` does;
-            default ``<bundle_root>/configs/inference.json``. When the first has no ``network_def`` it is an
-            override (e.g. ``configs/inference_3d.json``) and is merged over the bundle's ``inference.json``.
+            default ``<bundle_root>/configs/inference.json``. When the first lacks one of :data:`_REQUIRED` it is
+            an override (e.g. ``configs/inference_3d.json``) and is merged over the bundle's ``inference.json``.
         overrides: config ids → values set before parsing (``None`` values are ignored), e.g.
             ``{"ckpt_path": "run/checkpoint_100.pt", "image_size": 128}``.
 
@@ -77,8 +81,8 @@ def read_inference_settings(
             raise ConfigError(path, "no inference config here; pass --bundle-root or --config")
     parser = ConfigParser()
     try:
-        if "network_def" not in ConfigParser.load_config_files([str(configs[0])]):
-            configs = [base, *configs]
+        if not set(_REQUIRED) <= set(ConfigParser.load_config_files([str(configs[0])])):
+            configs = [base, *configs]  # an override such as inference_3d.json
         parser.read_config([str(c) for c in configs])
     except ValueError as e:
         raise ConfigError(configs[-1], f"not a readable config ({str(e).splitlines()[0]})") from e
@@ -88,7 +92,7 @@ def read_inference_settings(
         if value is not None:
             parser[key] = value
     values: dict[str, Any] = {}
-    for key in ("network_def", "ckpt_path", "image_size", "window", "device"):
+    for key in _REQUIRED:
         if key not in parser:
             raise ConfigError(config, f"the config has no {key!r}")
         try:

@@ -66,9 +66,9 @@ def test_2p5d_translator_sees_each_slice_with_its_neighbours_end_slices_repeated
     previous.weight.data[:] = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
     volume = MetaTensor(torch.rand(1, 16, 16, 6) * 2 - 1, affine=torch.diag(torch.tensor([1.0, 1.0, 3.0, 1.0])))
     for chunk in (1, 4, 6):  # chunk borders must not change which neighbours a slice sees
-        out = SliceTranslator(
-            previous, image_size=16, amp=False, head_crop=False, backend="eager", chunk_slices=chunk
-        )(volume)
+        out = SliceTranslator(previous, image_size=16, amp=False, head_crop=False, backend="eager", chunk_slices=chunk)(
+            volume
+        )
         expected = torch.cat([volume[..., :1], volume[..., :-1]], dim=-1)
         torch.testing.assert_close(out.as_tensor(), expected.as_tensor(), atol=1e-5, rtol=0)
         assert torch.equal(out.affine, volume.affine)
@@ -143,3 +143,33 @@ def test_trust_map_beside_every_kind(tmp_path: Path, ct_nifti: Path, kind: str) 
     assert nib.load(unc).shape == nib.load(mri).shape == nib.load(ct_nifti).shape
     np.testing.assert_allclose(nib.load(unc).affine, nib.load(ct_nifti).affine, atol=1e-5)
     assert nib.load(unc).get_fdata().max() > 0
+
+
+def test_cli_translates_with_an_override_config_of_another_kind(tmp_path: Path, ct_nifti: Path, capsys) -> None:
+    """``--config configs/inference_3d.json`` alone is merged over the bundle's inference.json; without it the
+    3D weights are refused in one line, exit 1."""
+    from medtranslate.cli import main
+
+    configs = Path(__file__).resolve().parents[2] / "bundles" / "ct2mri" / "configs"
+    ckpt = tmp_path / "model_3d.pt"
+    torch.save(_generator("3d").state_dict(), ckpt)
+    tiny = ["--ckpt", str(ckpt), "--ngf", "4", "--n-blocks", "1", "--image-size", "16", "--device", "cpu"]
+    assert main(["translate", str(ct_nifti), "-o", str(tmp_path / "wrong"), *tiny]) == 1
+    assert "is a 3D model, but this network is a 2D model" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "translate",
+                str(ct_nifti),
+                "-o",
+                str(tmp_path / "out"),
+                "--config",
+                str(configs / "inference_3d.json"),
+                *tiny,
+            ]
+        )
+        == 0
+    )
+    (out,) = (tmp_path / "out").glob("*.nii.gz")
+    np.testing.assert_allclose(nib.load(out).affine, nib.load(ct_nifti).affine, atol=1e-5)
+    assert nib.load(out).shape == nib.load(ct_nifti).shape
