@@ -137,10 +137,10 @@ def test_manifest_and_evaluate_show_progress_on_a_terminal(tmp_path: Path) -> No
 
 
 def test_ctrl_c_exits_130_without_traceback_or_partial_output(tmp_path: Path) -> None:
-    """SIGINT while the second input (the shipped 256² model over 80 slices) is being translated."""
+    """SIGINT while the second input (the shipped 256² model over 240 slices) is being translated."""
     inputs = tmp_path / "in"
     _ct(inputs / "a_small.nii.gz", 1)
-    _ct(inputs / "b_large.nii.gz", 80)
+    _ct(inputs / "b_large.nii.gz", 240)  # long enough that the signal lands while it runs, even on a fast CPU
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [*CLI, "translate", str(inputs), "-o", str(out), "--device", "cpu"],
