@@ -148,6 +148,8 @@ def test_ctrl_c_exits_130_without_traceback_or_partial_output(tmp_path: Path) ->
         stderr=subprocess.PIPE,
         env=ENV,
         text=True,
+        # a terminal's default SIGINT: earlier tests may leave it ignored in pytest, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     first = out / "a_small_synthetic_mri.nii.gz"
     deadline = time.monotonic() + 240
