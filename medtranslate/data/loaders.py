@@ -151,6 +151,24 @@ def _datalist(
     return load_datalist(dataset_dir, split, contrast=contrast or None)
 
 
+def _unpaired_validation_lists(
+    dataset_dir: str | Path, manifest: str | Path | None, contrast: str | None
+) -> dict[str, list[dict[str, str]]]:
+    """The ``validation`` split's CT and MRI items, or the ``test`` split's when validation lacks either.
+
+    Raises:
+        EmptyInputError: neither split has both.
+    """
+    for split in ("validation", "test"):
+        try:
+            lists = _datalist(dataset_dir, manifest, split, contrast)
+        except EmptyInputError:
+            continue
+        if lists["ct"] and lists["mri"]:
+            return lists
+    raise EmptyInputError(dataset_dir, "no validation or test CT and MRI to validate on")
+
+
 def _evenly(items: list, count: int) -> list:
     """``count`` items spread evenly over ``items`` (all of them when there are fewer)."""
     if len(items) <= count:
@@ -214,16 +232,7 @@ def validation_dataset(
         return paired_validation_dataset(paired_datalist(dataset_dir), image_size, window, max_cases, slab), True
     except EmptyInputError:  # no registered pairs in this layout: validate on unpaired distributions
         pass
-    lists = None
-    for split in ("validation", "test"):
-        try:
-            lists = _datalist(dataset_dir, manifest, split, contrast)
-        except EmptyInputError:
-            continue
-        if lists["ct"] and lists["mri"]:
-            break
-    if not lists or not lists["ct"] or not lists["mri"]:
-        raise EmptyInputError(dataset_dir, "no validation or test CT and MRI to validate on")
+    lists = _unpaired_validation_lists(dataset_dir, manifest, contrast)
     fixed = {"augment": False, "track_meta": False, "slab": 2 * slab - 1}
     ct = Compose([LoadMedicalImaged("ct"), ct_transforms("ct", image_size, window=window, **fixed)])
     mri = Compose([LoadMedicalImaged("mri"), mri_transforms("mri", image_size, **fixed)])
@@ -298,16 +307,7 @@ def validation_volume_dataset(
         )
         items = [load({"ct": p["ct"], "mri": p["mri"]}) for p in _evenly(list(pairs), max_cases)]
         return Dataset(_common_shape(items)), True
-    lists = None
-    for split in ("validation", "test"):
-        try:
-            lists = _datalist(dataset_dir, manifest, split, contrast)
-        except EmptyInputError:
-            continue
-        if lists["ct"] and lists["mri"]:
-            break
-    if not lists or not lists["ct"] or not lists["mri"]:
-        raise EmptyInputError(dataset_dir, "no validation or test CT and MRI to validate on")
+    lists = _unpaired_validation_lists(dataset_dir, manifest, contrast)
     images = [item["image"] for items in lists.values() for item in items]
     require_volumes(dataset_dir, images, "3D validation")
     ct = Compose([LoadMedicalImaged("ct"), volume_transforms("ct", "CT", None, spacing, window)])
